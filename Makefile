@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (python3 + pip only):
+#   make demo   -> the main job (creates .venv on first use)
+#   make test   -> the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test check bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test,data]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/groupconv check
+
+check: $(STAMP)
+	$(VENV)/bin/groupconv check
+
+bench: $(STAMP)
+	$(VENV)/bin/groupconv bench
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check groupconv tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
