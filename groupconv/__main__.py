@@ -1,0 +1,7 @@
+"""``python -m groupconv`` runs the ``groupconv`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

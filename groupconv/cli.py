@@ -1,0 +1,174 @@
+"""The ``groupconv`` command (also ``python -m groupconv``).
+
+Subcommands:
+
+* ``groupconv check [TARGET ...]`` -- run the verification kit over every built-in group on
+  every available device and print a table (group, property, examples, worst error, pass/fail).
+* ``groupconv bench [groups|all]`` -- the benchmark suite: ratios measured in one run, JSON out.
+
+Exit status is non-zero when a check fails or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+BENCH_SUITES = ("groups",)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _devices(requested: str) -> list[str]:
+    import torch
+
+    if requested == "all":
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(
+            f"--device {requested}: CUDA was asked for but torch sees no CUDA device "
+            f"(torch {torch.__version__}); use --device cpu"
+        )
+    return [requested]
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], out=None) -> None:
+    out = out or sys.stdout
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    print(line, file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)), file=out)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .groups.catalogue import catalogue
+    from .testing import check_group
+
+    groups = catalogue()
+    targets = [t for t in args.targets if t != "all"] or ["groups"]
+    selected: dict[str, object] = {}
+    for t in targets:
+        if t == "groups":
+            selected.update(groups)
+        elif t in groups:
+            selected[t] = groups[t]
+        else:
+            known = ", ".join(["all", "groups", *groups])
+            raise CLIError(f"unknown check target {t!r}; known targets: {known}")
+    devices = _devices(args.device)
+    print(f"groupconv check: {len(selected)} groups on {', '.join(devices)} "
+          f"({args.examples} examples per property)", file=sys.stderr)
+    rows: list[list[object]] = []
+    records: list[dict[str, object]] = []
+    n_failed = 0
+    t_start = time.perf_counter()
+    for i, (name, group) in enumerate(selected.items(), 1):
+        t0 = time.perf_counter()
+        report = check_group(group, devices=devices, max_examples=args.examples, raise_on_failure=False)
+        print(f"  [{i}/{len(selected)}] {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        for r in report.rows:
+            status = "n/a" if r.skipped else ("pass" if r.passed else "FAIL")
+            if not r.skipped and not r.passed:
+                n_failed += 1
+            worst = "-" if r.worst_error is None else f"{r.worst_error:.2e}"
+            tol = "-" if r.tolerance is None else f"{r.tolerance:.0e}"
+            rows.append([name, r.property, str(r.dtype).replace("torch.", ""), r.device,
+                         r.examples, worst, tol, status])
+            records.append({"group": name, "property": r.property, "dtype": str(r.dtype),
+                            "device": r.device, "examples": r.examples,
+                            "worst_error": r.worst_error, "tolerance": r.tolerance,
+                            "status": status, "message": r.message})
+    _print_table(["group", "property", "dtype", "device", "examples", "worst error", "tol", "result"], rows)
+    n_checked = sum(1 for r in records if r["status"] != "n/a")
+    print(f"\n{n_checked - n_failed} passed, {n_failed} failed "
+          f"({len(records) - n_checked} not applicable) in {time.perf_counter() - t_start:.1f}s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=2))
+    return 1 if n_failed else 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    suites = list(BENCH_SUITES) if args.suite == "all" else [args.suite]
+    device = _devices(args.device)[0]
+    results: dict[str, object] = {}
+    for suite in suites:
+        if suite == "groups":
+            from .benchmarks.groups import format_table, run_groups_benchmark
+
+            batch = 10_000 if args.quick else args.batch
+            res = run_groups_benchmark(batch=batch, device=device, quick=args.quick)
+            print(format_table(res))
+            results[suite] = res
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``groupconv`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="groupconv",
+        description="groupconv: group-equivariant deep learning in PyTorch. "
+        "Verify groups and layers, and benchmark them.",
+    )
+    parser.add_argument("--version", action="version", version=f"groupconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "check",
+        help="run the verification kit over built-in groups on every available device",
+        description="Run group-axiom, exp/log round-trip, action-homomorphism and sampler "
+        "checks (Hypothesis properties) over the built-in catalogue and print a table.",
+    )
+    p.add_argument("targets", nargs="*", default=["all"], metavar="TARGET",
+                   help="'all' (default), 'groups', or a group name such as SO2, D4, SE3")
+    p.add_argument("--device", default="all", help="cpu, cuda, or all available devices (default: all)")
+    p.add_argument("--examples", type=int, default=30, help="Hypothesis examples per property (default: 30)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "bench",
+        help="run benchmarks and print ratios measured in one run",
+        description="Benchmarks report medians of interleaved repetitions in one process, as ratios "
+        "to a floor (and to escnn where installed). Never trust a single run on a shared machine.",
+    )
+    p.add_argument("suite", nargs="?", default="all", choices=[*BENCH_SUITES, "all"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--batch", type=int, default=100_000, help="elements per batched group op")
+    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``groupconv`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except CLIError as exc:
+        print(f"groupconv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
