@@ -1,0 +1,241 @@
+"""Timing helpers shared by every ``groupconv bench`` suite.
+
+The machines this runs on are shared and noisy (medians drift by tens of percent between runs),
+so every suite measures the candidates it compares *in one process*, interleaved: each round
+runs every candidate once in a freshly shuffled order, and the summary is the median over
+rounds. Ratios are formed from medians of the same run only.
+
+Example:
+    >>> import torch
+    >>> t = time_interleaved({"add": lambda: torch.ones(8) + 1, "mul": lambda: torch.ones(8) * 2},
+    ...                      repeats=3, warmup=1)
+    >>> sorted(t), len(t["add"].seconds)
+    (['add', 'mul'], 3)
+    >>> t["add"].median > 0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Timing",
+    "synchronize",
+    "time_interleaved",
+    "quantile",
+    "ratio",
+    "throughput",
+    "environment_info",
+    "write_json",
+    "format_table",
+    "format_rate",
+    "format_seconds",
+]
+
+
+@dataclass
+class Timing:
+    """Per-round wall-clock seconds of one candidate (one call each; ``inner`` calls averaged)."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        """Median seconds per call."""
+        return statistics.median(self.seconds)
+
+    @property
+    def q1(self) -> float:
+        """First quartile of the seconds per call."""
+        return quantile(self.seconds, 0.25)
+
+    @property
+    def q3(self) -> float:
+        """Third quartile of the seconds per call."""
+        return quantile(self.seconds, 0.75)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (median, quartiles, rounds)."""
+        return {"name": self.name, "median_s": self.median, "q1_s": self.q1, "q3_s": self.q3,
+                "rounds": len(self.seconds)}
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile ``q in [0, 1]`` of a non-empty sequence.
+
+    Example:
+        >>> quantile([1.0, 2.0, 3.0, 4.0], 0.5)
+        2.5
+    """
+    if not values:
+        raise ValueError("values must be a non-empty sequence, got an empty one")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be in [0, 1], got {q}")
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for queued work on ``device`` (a no-op on the CPU)."""
+    if device is None:
+        return
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def time_interleaved(
+    fns: Mapping[str, Callable[[], object]],
+    *,
+    repeats: int = 15,
+    warmup: int = 2,
+    inner: int = 1,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> dict[str, Timing]:
+    """Time candidates round-robin: each round runs every candidate in a new shuffled order.
+
+    Args:
+        fns: candidates by name (zero-argument callables).
+        repeats: number of timed rounds (>= 1).
+        warmup: untimed calls of every candidate before the first round.
+        inner: calls per timed sample (the sample is their mean); raise it for very fast ops.
+        device: synchronised before and after each sample (CUDA timing).
+        seed: seed of the shuffling (the order never depends on the global RNG).
+
+    Returns:
+        ``{name: Timing}`` in the order of ``fns``.
+    """
+    if not fns:
+        raise ValueError("fns must hold at least one candidate, got none")
+    for name, value in (("repeats", repeats), ("inner", inner)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    synchronize(device)
+    rng = random.Random(seed)
+    out = {name: Timing(name) for name in names}
+    for _ in range(repeats):
+        order = names[:]
+        rng.shuffle(order)
+        for name in order:
+            fn = fns[name]
+            synchronize(device)
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            synchronize(device)
+            out[name].seconds.append((time.perf_counter() - t0) / inner)
+    return out
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or ``None`` when either is missing or the denominator is 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def throughput(elements: int, seconds: float) -> float:
+    """Elements per second (``inf`` for a zero time)."""
+    return math.inf if seconds <= 0 else elements / seconds
+
+
+def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """What a benchmark number depends on: versions, threads, CPU capability, device name."""
+    dev = torch.device(device)
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "device": str(dev),
+    }
+    try:
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):  # pragma: no cover - older torch
+        info["cpu_capability"] = None
+    if dev.type == "cuda" and torch.cuda.is_available():
+        info["device_name"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
+    """Write ``payload`` as indented JSON (non-JSON values via ``str``); returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return p
+
+
+def format_rate(x: float | None) -> str:
+    """``12345678.0`` -> ``"12.3M"``; ``None`` -> ``"-"``.
+
+    Example:
+        >>> format_rate(2.5e7), format_rate(999.0), format_rate(None)
+        ('25.0M', '999', '-')
+    """
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+def format_seconds(x: float | None) -> str:
+    """Seconds in a readable unit: ``0.0123`` -> ``"12.3 ms"``.
+
+    Example:
+        >>> format_seconds(0.0123), format_seconds(2e-6)
+        ('12.3 ms', '2.0 us')
+    """
+    if x is None:
+        return "-"
+    if x >= 1:
+        return f"{x:.2f} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x * 1e6:.1f} us"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with left-aligned columns.
+
+    Example:
+        >>> print(format_table(["a", "bb"], [[1, 2], [10, 20]]))
+        a   bb
+        --  --
+        1   2
+        10  20
+    """
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
