@@ -5,6 +5,38 @@ Every group subclasses :class:`Group`; see ``groupconv/groups/base.py`` for the 
 """
 
 from .base import Group, wrap_angle
-from .rotations import SO2, CyclicGroup, rotation_matrix_2d
+from .euclidean import Scaling, Translations
+from .matrix import MatrixLieGroup, matrix_log
+from .permutations import Permutations
+from .products import E2, SE2, SE3, DirectProduct, ScaleTranslation, SemidirectProduct, Sim2
+from .rotations import O2, SO2, CyclicGroup, DihedralGroup, rotation_matrix_2d
+from .so3 import SO3, OctahedralGroup, quaternion_to_matrix, so3_hat, so3_vee
+from .symbolic import SymbolicLieGroup, lie_group_from_sympy
 
 __all__ = ["Group", "wrap_angle", "SO2", "CyclicGroup", "rotation_matrix_2d"]
+__all__ += [
+    "O2",
+    "DihedralGroup",
+    "SO3",
+    "OctahedralGroup",
+    "so3_hat",
+    "so3_vee",
+    "quaternion_to_matrix",
+    "Translations",
+    "Scaling",
+    "Permutations",
+]
+
+__all__ += [
+    "DirectProduct",
+    "SemidirectProduct",
+    "SE2",
+    "E2",
+    "Sim2",
+    "SE3",
+    "ScaleTranslation",
+    "MatrixLieGroup",
+    "matrix_log",
+    "SymbolicLieGroup",
+    "lie_group_from_sympy",
+]
