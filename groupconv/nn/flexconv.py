@@ -1,0 +1,160 @@
+"""FlexConv (Romero et al., ICLR 2022) and CCNN's SeparableFlexConv (Knigge et al., ICLR 2023).
+
+FlexConv is a :class:`~groupconv.nn.ckconv.CKConv` whose kernel is multiplied by a learnable
+Gaussian mask ``w(x) = prod_d exp(-1/2 (x_d - mu_d)^2 / sigma_d^2)``
+(:class:`groupconv.kernels.masks.GaussianMask`), so the effective kernel size is learned.
+
+**Dynamic cropping.** Before the kernel net runs, the position grid is cropped to the box where
+the mask exceeds ``mask_threshold`` (centred crops stay odd and centred, causal crops keep the
+current step), so the kernel-net evaluation and the convolution scale with the learned size.
+Choosing the crop needs one host sync per forward (the crop size is a tensor shape); it does not
+depend on the data, and the eval-mode cache skips it. Gradients reach the mask through the mask
+values at the kept positions.
+
+The irregular-sampling path (``forward(x, positions)``) multiplies by the mask but does not crop,
+so it matches the regular path exactly with ``dynamic_cropping=False`` and up to the below-threshold
+tails otherwise.
+
+Mask parameters live in the submodule ``mask`` (``mask.mean``, ``mask.log_sigma``); the
+references train them at ``0.1x`` the learning rate (CCNN's ratio silently did nothing because of
+a parameter-name mismatch). Use the names to build a parameter group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .ckconv import _EPS, CKConv, SeparableCKConv, _ContinuousConvNd
+
+__all__ = ["FlexConv", "SeparableFlexConv"]
+
+
+class _FlexMixin(_ContinuousConvNd):
+    """Adds the Gaussian mask and the dynamic crop to a continuous conv."""
+
+    def _init_mask(
+        self,
+        mask_init_sigma: float | Sequence[float],
+        mask_init_mean: float | Sequence[float] | None,
+        mask_threshold: float,
+        mask_kwargs: dict[str, Any] | None,
+        dynamic_cropping: bool,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        from ..kernels.masks import GaussianMask
+
+        if mask_init_mean is None:
+            mask_init_mean = 1.0 if self.causal else 0.0
+        self.mask = GaussianMask(self.data_dim, init_mean=mask_init_mean, init_sigma=mask_init_sigma,
+                                 threshold=mask_threshold, device=device, dtype=dtype,
+                                 **(mask_kwargs or {}))
+        self.dynamic_cropping = bool(dynamic_cropping)
+
+    def _crop_axes(self, axes: list[Tensor]) -> list[Tensor]:
+        if not self.dynamic_cropping:
+            return axes
+        with torch.no_grad():
+            ext = self.mask.crop_extent().detach()
+            bounds = torch.cat([ext.reshape(-1), self.mask.mean.detach().reshape(-1)])
+            vals = bounds.to(torch.float64).tolist()  # the one host sync of the crop
+        out = []
+        for d, c in enumerate(axes):
+            lo, hi, mean = vals[2 * d], vals[2 * d + 1], vals[2 * self.data_dim + d]
+            k = c.shape[0]
+            kept = ((c >= lo - _EPS) & (c <= hi + _EPS)).nonzero().flatten().tolist()  # CPU
+            if kept:
+                i_lo, i_hi = kept[0], kept[-1]
+            else:  # threshold box between two samples: keep the nearest one
+                i_lo = i_hi = int((c - mean).abs().argmin())
+            if self.causal:
+                out.append(c[i_lo:])
+            else:
+                n = min(i_lo, k - 1 - i_hi)
+                out.append(c[n:k - n])
+        return out
+
+    def _kernel_values(self, grid: Tensor) -> Tensor:
+        return self.kernel_net(grid) * self.mask(grid).unsqueeze(-1)
+
+    def crop_size(self, size: int | Sequence[int]) -> tuple[int, ...]:
+        """Kernel size actually sampled for inputs of spatial ``size`` (after the crop)."""
+        size = self._check_size(size, "size")
+        return tuple(c.shape[0] for c in self._crop_axes(self.axis_coordinates(size)))
+
+
+class FlexConv(_FlexMixin, CKConv):
+    """CKConv with a learnable Gaussian mask and dynamic cropping (see the module docstring).
+
+    Takes every argument of :class:`~groupconv.nn.ckconv.CKConv` (default ``kernel_net="magnet"``)
+    plus:
+
+    Args:
+        mask_init_sigma: initial mask width(s) on ``[-1, 1]`` (FlexConv/CCNN: 0.075).
+        mask_init_mean: initial mean; default ``0`` (centred) or ``+1`` (causal: current step).
+        mask_threshold: crop threshold ``tau`` (0.1).
+        mask_kwargs: extra :class:`~groupconv.kernels.masks.GaussianMask` arguments.
+        dynamic_cropping: crop the grid to the mask's support (default ``True``).
+
+    Example:
+        >>> layer = FlexConv(2, 3, data_dim=2, kernel_size=33, mask_init_sigma=0.2)
+        >>> layer(torch.randn(1, 2, 32, 32)).shape, layer.crop_size(32)
+        (torch.Size([1, 3, 32, 32]), (13, 13))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        kernel_net: Any = "magnet",
+        kernel_size: str | int = "same",
+        *,
+        mask_init_sigma: float | Sequence[float] = 0.075,
+        mask_init_mean: float | Sequence[float] | None = None,
+        mask_threshold: float = 0.1,
+        mask_kwargs: dict[str, Any] | None = None,
+        dynamic_cropping: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
+        self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
+                        dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))
+        self.clear_cache()
+
+
+class SeparableFlexConv(_FlexMixin, SeparableCKConv):
+    """CCNN's layer: depthwise FlexConv (kernel net outputs ``C_in``) then a 1x1 channel mixer.
+
+    Arguments as :class:`FlexConv`; two biases (depthwise ``bias`` ``(C_in,)`` and
+    ``channel_mixer.bias``). The Chang scaling uses ``fan_in = kernel_numel``.
+
+    Example:
+        >>> layer = SeparableFlexConv(4, 6, data_dim=1, causal=True, mask_init_sigma=0.5)
+        >>> layer(torch.randn(2, 4, 100)).shape
+        torch.Size([2, 6, 100])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        kernel_net: Any = "magnet",
+        kernel_size: str | int = "same",
+        *,
+        mask_init_sigma: float | Sequence[float] = 0.075,
+        mask_init_mean: float | Sequence[float] | None = None,
+        mask_threshold: float = 0.1,
+        mask_kwargs: dict[str, Any] | None = None,
+        dynamic_cropping: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
+        self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
+                        dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))
+        self.clear_cache()
