@@ -1,10 +1,27 @@
-"""Modules: continuous-kernel convolutions on R^d (CKConv, FlexConv, CCNN's separable layers).
-
-Group convolutions, attention and wavelet layers are exported here as they are added.
+"""Modules: continuous-kernel convolutions on R^d, lifting and group convolutions, pooling and
+normalisation on group feature maps, and scale-translation (wavelet) layers.
 """
 
 from .ckconv import KERNEL_NETS, CKConv, SeparableCKConv, build_kernel_net
 from .flexconv import FlexConv, SeparableFlexConv
+from .gconv import GroupConv, LiftingConv
+from .pooling import (
+    GlobalInvariantPool,
+    GroupBatchNorm,
+    GroupLayerNorm,
+    GroupMaxPool,
+    GroupMeanPool,
+    SpatialAvgPool,
+    SpatialMaxPool,
+)
+from .wavelet import (
+    ScaleGroupConv1d,
+    ScaleInvariantReadout,
+    ScaleLiftingConv1d,
+    ScaleMaxPool,
+    ScaleTimeMaxPool,
+    wavelet_admissibility_loss,
+)
 
 __all__ = [
     "CKConv",
@@ -13,4 +30,19 @@ __all__ = [
     "SeparableFlexConv",
     "KERNEL_NETS",
     "build_kernel_net",
+    "LiftingConv",
+    "GroupConv",
+    "GroupMaxPool",
+    "GroupMeanPool",
+    "SpatialMaxPool",
+    "SpatialAvgPool",
+    "GlobalInvariantPool",
+    "GroupBatchNorm",
+    "GroupLayerNorm",
+    "ScaleLiftingConv1d",
+    "ScaleGroupConv1d",
+    "ScaleMaxPool",
+    "ScaleTimeMaxPool",
+    "ScaleInvariantReadout",
+    "wavelet_admissibility_loss",
 ]
