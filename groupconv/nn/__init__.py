@@ -2,6 +2,7 @@
 normalisation on group feature maps, and scale-translation (wavelet) layers.
 """
 
+from .attention import GroupSelfAttention, LiftingSelfAttention, SetSelfAttention
 from .ckconv import KERNEL_NETS, CKConv, SeparableCKConv, build_kernel_net
 from .flexconv import FlexConv, SeparableFlexConv
 from .gconv import GroupConv, LiftingConv
@@ -14,6 +15,8 @@ from .pooling import (
     SpatialAvgPool,
     SpatialMaxPool,
 )
+from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
+from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock
 from .wavelet import (
     ScaleGroupConv1d,
     ScaleInvariantReadout,
@@ -45,4 +48,13 @@ __all__ = [
     "ScaleTimeMaxPool",
     "ScaleInvariantReadout",
     "wavelet_admissibility_loss",
+    "LiftingSelfAttention",
+    "GroupSelfAttention",
+    "SetSelfAttention",
+    "RelativePositionEncoder",
+    "GroupRelativeEncoder",
+    "TokenShiftField",
+    "TransformerBlock",
+    "GroupTransformer",
+    "ChannelLayerNorm",
 ]
