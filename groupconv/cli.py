@@ -116,6 +116,61 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_override(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise CLIError(f"override {text!r} must look like KEY=VALUE (e.g. epochs=5 lr=1e-3)")
+    key, raw = text.split("=", 1)
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiments import get_experiment, list_experiments, plot_history, run_experiment
+
+    if args.list or args.experiment is None:
+        for name in list_experiments():
+            print(f"{name:24s} {get_experiment(name).description}")
+        return 0 if args.list else 2
+    known = list_experiments()
+    if args.experiment not in known:
+        raise CLIError(f"unknown experiment {args.experiment!r}; known experiments: {', '.join(known)}")
+    config: dict[str, object] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise CLIError(f"--config {args.config}: no such file")
+        try:
+            loaded = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--config {args.config}: not valid JSON ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise CLIError(f"--config {args.config}: expected a JSON object, got {type(loaded).__name__}")
+        config.update(loaded)
+    for item in args.overrides:
+        key, value = _parse_override(item)
+        config[key] = value
+    if args.seed is not None:
+        config["seed"] = args.seed
+    device = _devices(args.device)[0] if args.device else None
+    out_dir = Path(args.out or Path("runs") / args.experiment)
+    fit_kwargs: dict[str, object] = {"out_dir": str(out_dir), "progress": not args.no_progress,
+                                     "resume": not args.no_resume}
+    if device is not None:
+        fit_kwargs["device"] = device
+    try:
+        result = run_experiment(args.experiment, quick=args.quick, config=config, **fit_kwargs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(result.summary())
+    plot = plot_history(result, out_dir / "history.png")
+    print(f"results in {out_dir}/ (metrics.json, history.csv{', history.png' if plot else ''})",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``groupconv`` command."""
     from . import __version__
@@ -140,6 +195,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=30, help="Hypothesis examples per property (default: 30)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "train",
+        help="train a named experiment (checkpoints, resumable, metrics JSON/CSV, a plot)",
+        description="Train a registered experiment. Runs unchanged under "
+        "`torchrun --nproc_per_node=N` (DistributedDataParallel; gloo on CPU, nccl on GPU).",
+    )
+    p.add_argument("experiment", nargs="?", help="experiment name (see --list)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="configuration overrides, values parsed as JSON (e.g. epochs=5 lr=1e-3)")
+    p.add_argument("--list", action="store_true", help="list the known experiments and exit")
+    p.add_argument("--config", metavar="FILE", help="a JSON file of configuration overrides")
+    p.add_argument("--quick", action="store_true", help="the experiment's small smoke configuration")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/EXPERIMENT)")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
         "bench",
