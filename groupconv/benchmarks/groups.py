@@ -55,44 +55,25 @@ OPS: tuple[str, ...] = ("product", "inverse", "exp", "log")
 #: The issue's target: batched ops at least this many times faster than escnn per element.
 TARGET_RATIO = 100.0
 
-_LIE_LEARN_STUBS = (
-    "lie_learn",
-    "lie_learn.representations",
-    "lie_learn.representations.SO3",
-    "lie_learn.representations.SO3.wigner_d",
-)
-
-
-def _no_wigner_d(*args: object, **kwargs: object) -> None:
-    raise NotImplementedError("SO(3) Wigner-D matrices are unavailable: lie_learn was stubbed by groupconv")
-
 
 def load_escnn() -> tuple[types.ModuleType | None, str | None]:
     """Import ``escnn.group`` if installed: ``(module, note)`` or ``(None, reason)``.
 
-    escnn is optional. Its dependency lie_learn is built against NumPy 1.x, so under NumPy 2
-    ``import escnn`` fails; in that case (and only then) the lie_learn modules are replaced in
-    ``sys.modules`` by stubs, which keeps SO(2) usable and makes SO(3) irreps unavailable.
+    escnn is optional; it is imported through :func:`groupconv.interop.escnn.import_escnn`,
+    which stubs lie_learn (built against NumPy 1.x) when ``import escnn`` fails without it
+    (SO(2) keeps working; escnn's SO(3) irreps, unused here, become unavailable) and applies the
+    escnn#112 workaround.
     """
     if importlib.util.find_spec("escnn") is None:
         return None, "escnn is not installed (optional extra: pip install 'groupconv[escnn]')"
+    from ..interop.escnn import import_escnn, lie_learn_stubbed
+
     try:
-        return importlib.import_module("escnn.group"), None
+        import_escnn()
     except ImportError as exc:
-        text = f"{getattr(exc, 'name', '')} {exc}"
-        if "lie_learn" not in text and "numpy" not in text:
-            return None, f"import escnn failed: {exc}"
-        first_error = exc
-    for mod in [m for m in sys.modules if m == "escnn" or m.startswith(("escnn.", "lie_learn"))]:
-        del sys.modules[mod]
-    for name in _LIE_LEARN_STUBS:
-        sys.modules[name] = types.ModuleType(name)
-    sys.modules["lie_learn.representations.SO3.wigner_d"].wigner_D_matrix = _no_wigner_d  # type: ignore[attr-defined]
-    try:
-        module = importlib.import_module("escnn.group")
-    except Exception as exc:  # noqa: BLE001 - report any import failure as a reason
-        return None, f"import escnn failed ({first_error}); with lie_learn stubbed: {exc}"
-    return module, f"lie_learn stubbed in sys.modules ({first_error})"
+        return None, f"import escnn failed: {exc}"
+    note = "lie_learn stubbed in sys.modules" if lie_learn_stubbed() else None
+    return sys.modules["escnn.group"], note
 
 
 def _load_groups(names: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -281,7 +262,10 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.groups [--batch N] [--repeats R] [--quick] [--json PATH]``."""
+    """``python -m groupconv.benchmarks.groups [--batch N] [--repeats R] [--quick] [--threads T]``.
+
+    Returns the exit status (0).
+    """
     p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.groups",
                                 description="Throughput of batched group ops, and the ratio to escnn.")
     p.add_argument("--batch", type=int, default=100_000, help="elements per batched op (default 100000)")
@@ -290,7 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--quick", action="store_true", help="smoke run: small batch, few rounds")
     p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is robust on a loaded shared machine, "
+                        "where a straggling OpenMP worker can cost milliseconds per small op)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     batch = 10_000 if args.quick and args.batch == 100_000 else args.batch
     res = run_groups_benchmark(batch=batch, repeats=args.repeats, device=args.device, quick=args.quick,
                                escnn_batch=args.escnn_batch)
