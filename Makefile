@@ -5,14 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check bench lint clean
+.PHONY: demo test test-slow test-all check bench docs lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test,data]"
+	$(PY) -m pip install --quiet -e ".[test,data,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,7 +25,16 @@ bench: $(STAMP)
 	$(VENV)/bin/groupconv bench
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m "not slow"
+
+# slow tests: torch.compile of every module, the Sphinx -W build, notebook execution
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m slow
+
+test-all: test test-slow
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check groupconv tests
