@@ -6,6 +6,18 @@ from .attention import GroupSelfAttention, LiftingSelfAttention, SetSelfAttentio
 from .ckconv import KERNEL_NETS, CKConv, SeparableCKConv, build_kernel_net
 from .flexconv import FlexConv, SeparableFlexConv
 from .gconv import GroupConv, LiftingConv
+from .partial import (
+    GroupSequential,
+    PartialGroupConv,
+    PartialLiftingConv,
+    TemperatureSchedule,
+    extents,
+    monotonic_decay_loss,
+    partial_layers,
+    partial_param_groups,
+    relaxed_bernoulli,
+    set_fully_equivariant,
+)
 from .pooling import (
     GlobalInvariantPool,
     GroupBatchNorm,
@@ -16,6 +28,7 @@ from .pooling import (
     SpatialMaxPool,
 )
 from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
+from .separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
 from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock
 from .wavelet import (
     ScaleGroupConv1d,
@@ -57,4 +70,18 @@ __all__ = [
     "TransformerBlock",
     "GroupTransformer",
     "ChannelLayerNorm",
+    "SeparableGroupConv",
+    "PointwiseGroupConv",
+    "group_conv_flops",
+    "VARIANTS",
+    "PartialLiftingConv",
+    "PartialGroupConv",
+    "GroupSequential",
+    "TemperatureSchedule",
+    "relaxed_bernoulli",
+    "monotonic_decay_loss",
+    "extents",
+    "set_fully_equivariant",
+    "partial_layers",
+    "partial_param_groups",
 ]
