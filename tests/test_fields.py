@@ -6,6 +6,7 @@ torch.flip, torch.roll, slicing, analytic images).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -177,6 +178,38 @@ def test_volume_rot90_each_axis(device, n):
     for g in E[::5]:
         for h in E[::7]:
             assert torch.equal(f.transform(f.transform(x, h), g), f.transform(x, SO3().product(g, h)))
+
+
+def _gather_reference(x: torch.Tensor, A: torch.Tensor, origin: str) -> torch.Tensor:
+    """y[i] = x[A^-1 (i - c) + c] (zero outside), by explicit index arithmetic per sample."""
+    sizes = x.shape[2:]
+    c = torch.tensor([(n - 1) / 2 if origin == "center" else 0.0 for n in sizes], dtype=torch.float64)
+    y = torch.zeros_like(x)
+    for i in itertools.product(*[range(n) for n in sizes]):
+        src = torch.round(A.T @ (torch.tensor(i, dtype=torch.float64) - c) + c).long().tolist()
+        if all(0 <= s < n for s, n in zip(src, sizes)):
+            y[(..., *i)] = x[(..., *src)]
+    return y
+
+
+@pytest.mark.parametrize("sizes", [(5,), (4,), (3, 3), (4, 4), (3, 4), (3, 3, 3), (2, 2, 3)])
+def test_signed_permutations_match_gather(sizes):
+    """The axis-permutation path (permute + flip) equals a per-sample gather for every signed
+    permutation, origin and grid shape, and returns a contiguous tensor."""
+    from groupconv.spaces import _resample as R
+
+    d = len(sizes)
+    x = torch.randn(2, 3, *sizes, dtype=torch.float64)
+    for perm in itertools.permutations(range(d)):
+        for signs in itertools.product((1.0, -1.0), repeat=d):
+            A = torch.zeros(d, d, dtype=torch.float64)
+            A[range(d), perm] = torch.tensor(signs, dtype=torch.float64)
+            for origin in ("center", "start"):
+                if R.exact_source_index(A, sizes, origin) is None:
+                    continue
+                y = R.apply_linear(x, A, origin, 1)
+                assert y.is_contiguous()
+                assert torch.equal(y, _gather_reference(x, A, origin)), (A, origin)
 
 
 # -- sequences and dilations ------------------------------------------------------------------

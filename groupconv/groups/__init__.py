@@ -7,8 +7,9 @@ Every group subclasses :class:`Group`; see ``groupconv/groups/base.py`` for the 
 from .base import Group, wrap_angle
 from .euclidean import Scaling, Translations
 from .matrix import MatrixLieGroup, matrix_log
+from .named import E2, SE2, SE3, ScaleTranslation, Sim2
 from .permutations import Permutations
-from .products import E2, SE2, SE3, DirectProduct, ScaleTranslation, SemidirectProduct, Sim2
+from .products import DirectProduct, SemidirectProduct
 from .rotations import O2, SO2, CyclicGroup, DihedralGroup, rotation_matrix_2d
 from .so3 import SO3, OctahedralGroup, quaternion_to_matrix, so3_hat, so3_vee
 from .symbolic import SymbolicLieGroup, lie_group_from_sympy

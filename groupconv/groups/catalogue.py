@@ -29,11 +29,11 @@ CATALOGUE_SPEC: tuple[tuple[str, str, str, tuple], ...] = (
     ("SO3", "so3", "SO3", ()),
     ("Octahedral", "so3", "OctahedralGroup", ()),
     ("Permutations(4)", "permutations", "Permutations", (4,)),
-    ("SE2", "products", "SE2", ()),
-    ("E2", "products", "E2", ()),
-    ("Sim2", "products", "Sim2", ()),
-    ("SE3", "products", "SE3", ()),
-    ("ScaleTranslation", "products", "ScaleTranslation", ()),
+    ("SE2", "named", "SE2", ()),
+    ("E2", "named", "E2", ()),
+    ("Sim2", "named", "Sim2", ()),
+    ("SE3", "named", "SE3", ()),
+    ("ScaleTranslation", "named", "ScaleTranslation", ()),
 )
 
 

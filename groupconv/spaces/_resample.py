@@ -10,7 +10,9 @@ Conventions shared by :mod:`groupconv.spaces.fields_grid`:
   ``y(u) = x(A^{-1} (u - t))``. The linear part is applied first (``L_A``), then the
   translation (``T_t``): ``y = T_t L_A x``.
 * ``L_A`` is an exact gather when every sampling point ``A^{-1} u + c`` is an integer index
-  (points outside the grid read zero); otherwise it interpolates with
+  (points outside the grid read zero); a signed permutation that maps the grid onto itself
+  (rot90, flips, transposes about the centre) is a permutation of the spatial axes (a view)
+  plus :func:`torch.flip` (one copy) instead of a general gather; otherwise it interpolates with
   :func:`torch.nn.functional.grid_sample` (``align_corners=True`` relative to the sample
   centres, zero padding).
 * ``T_t`` is circular (a torus): integer ``t`` is :func:`torch.roll`; a fractional ``t`` is
@@ -31,6 +33,7 @@ __all__ = [
     "source_points",
     "exact_source_index",
     "is_signed_permutation",
+    "axis_permutation",
     "apply_linear",
     "apply_translation",
     "apply_affine",
@@ -104,12 +107,51 @@ def _check_order(order: int, d: int) -> str:
     return _MODES[order]
 
 
-def apply_linear(x: torch.Tensor, A: torch.Tensor, origin: str, order: int) -> torch.Tensor:
-    """``y(u) = x(A^{-1} u)`` on the spatial axes of ``x`` ``(B, K, *sizes)``; zeros outside."""
+def axis_permutation(
+    A: torch.Tensor, sizes: Sequence[int], origin: str
+) -> tuple[list[int], list[int]] | None:
+    """``(perm, flips)`` such that ``L_A x = x.permute(perm).flip(flips)`` on the spatial axes
+    (``perm[j]`` is the source axis of output axis ``j``, ``flips`` the reversed output axes),
+    when ``A`` is a signed permutation mapping the grid onto itself; else ``None``.
+
+    Output axis ``j`` reads source axis ``k`` where ``A^{-1}[k, j] = s != 0``: index ``i_j``
+    reads ``s (i_j - c_j) + c_k``, i.e. ``i_j`` (``s = 1``) or ``N - 1 - i_j`` (``s = -1``,
+    centre origin) when ``N_k = N_j``.
+    """
+    if not is_signed_permutation(A):
+        return None
+    Ainv = torch.round(A).T  # a signed permutation is orthogonal
+    perm, flips = [], []
+    for j in range(len(sizes)):
+        k = int(Ainv[:, j].abs().argmax())
+        if sizes[k] != sizes[j]:
+            return None
+        if float(Ainv[k, j]) < 0:
+            if origin != "center":
+                return None
+            flips.append(j)
+        perm.append(k)
+    return perm, flips
+
+
+def apply_linear(
+    x: torch.Tensor, A: torch.Tensor, origin: str, order: int, contiguous: bool = True
+) -> torch.Tensor:
+    """``y(u) = x(A^{-1} u)`` on the spatial axes of ``x`` ``(B, K, *sizes)``; zeros outside.
+
+    With ``contiguous=False`` the axis-permutation path may return a non-contiguous tensor
+    (for callers that copy the result anyway)."""
     sizes = tuple(x.shape[2:])
     d = len(sizes)
     if _is_identity(A):
         return x
+    pf = axis_permutation(A, sizes, origin)
+    if pf is not None:
+        perm, flips = pf
+        y = x.permute(0, 1, *[2 + k for k in perm])
+        if flips:
+            y = y.flip([2 + j for j in flips])
+        return y.contiguous() if contiguous else y
     ex = exact_source_index(A, sizes, origin)
     if ex is not None:
         flat, valid = ex
@@ -180,10 +222,10 @@ def apply_translation(x: torch.Tensor, t: Sequence[float], order: int) -> torch.
 
 
 def apply_affine(
-    x: torch.Tensor, A: torch.Tensor, t: Sequence[float], origin: str, order: int
+    x: torch.Tensor, A: torch.Tensor, t: Sequence[float], origin: str, order: int, contiguous: bool = True
 ) -> torch.Tensor:
     """``y = T_t L_A x``: the signal ``u -> x(A^{-1}(u - t))`` (see the module docstring)."""
-    return apply_translation(apply_linear(x, A, origin, order), t, order)
+    return apply_translation(apply_linear(x, A, origin, order, contiguous), t, order)
 
 
 def linear_is_exact(A: torch.Tensor, sizes: Sequence[int] | None, origin: str) -> bool:

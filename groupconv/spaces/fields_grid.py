@@ -216,10 +216,13 @@ class GridField(Field):
         """``(A, t)`` of one element (float64, CPU)."""
         return affine_parts(self.group, self._element(g), self.spatial_dims)
 
-    def _apply(self, x: torch.Tensor, g: torch.Tensor, order: int | None) -> torch.Tensor:
+    def _apply(
+        self, x: torch.Tensor, g: torch.Tensor, order: int | None, contiguous: bool = True
+    ) -> torch.Tensor:
         """Spatial transform of ``x`` ``(B, K, *spatial)`` (no layout check)."""
         A, t = self.affine(g)
-        return R.apply_affine(x, A, t.tolist(), self.origin, self.order if order is None else order)
+        order = self.order if order is None else order
+        return R.apply_affine(x, A, t.tolist(), self.origin, order, contiguous)
 
     def transform(self, x: torch.Tensor, g: torch.Tensor, *, order: int | None = None) -> torch.Tensor:
         """``g . x`` (see the module docstring); a host sync on ``g`` to pick the exact path."""
@@ -523,12 +526,13 @@ class GroupGridField(Field):
         W, exact = self.axis_map(g)
         B, C, N = x.shape[:3]
         sp = x.shape[3:]
-        y = self.spatial._apply(x.reshape(B, C * N, *sp), g, order).reshape(x.shape)
+        y = self.spatial._apply(x.reshape(B, C * N, *sp), g, order, contiguous=False).reshape(x.shape)
         if exact:
             idx = W.argmax(dim=1)
             keep = W.sum(dim=1) > 0
-            if bool((idx == torch.arange(N)).all()) and bool(keep.all()):
-                return y
+            shift = int(-idx[0]) % N  # a cyclic roll new[i] = old[i - shift] (C_n): torch.roll
+            if bool(keep.all()) and bool((idx == torch.remainder(torch.arange(N) - shift, N)).all()):
+                return torch.roll(y, shift, dims=2) if shift else y.contiguous()
             y = y.index_select(2, idx.to(x.device))
             if not bool(keep.all()):
                 shape = (1, 1, N) + (1,) * len(sp)
