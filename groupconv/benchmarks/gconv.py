@@ -1,0 +1,282 @@
+"""``groupconv bench gconv``: regular group convolutions against their floor and against escnn.
+
+The floor of a regular group conv is a plain ``torch.nn.functional.conv2d`` with the same
+expanded weight shape ``(C_out N, C_in N, k, k)`` (a G-conv is one dense conv after a kernel
+expansion whose cost does not depend on the batch or the image size). Checks and targets:
+
+=======================  ===============================================================  ========
+check                    what is timed                                                    target
+=======================  ===============================================================  ========
+``train``                C8 and D4 ``GroupConv`` 16 -> 16 fields (128 -> 128 channels),   <= 1.05x
+                         5x5, input ``(8, 128, 64, 64)``, forward + backward (input and
+                         parameter gradients), training mode, vs the floor
+``small-forward``        the same layers, input ``(1, 128, 32, 32)``, training-mode       <= 1.15x
+                         forward only (the kernel expansion is not amortised)
+``construct``            building one layer (ms per layer); vs escnn's ``R2Conv``          <= 10 ms
+                         where installed (speed-up, target >= 20x)
+``continuous-train``     SO(2) ``GroupConv`` with 8 samples and a SIREN kernel,            <= 1.3x
+                         as ``train``
+=======================  ===============================================================  ========
+
+Where escnn is installed (optional; imported through :mod:`groupconv.interop.escnn`) the
+``train`` and ``small-forward`` rows also time escnn's ``R2Conv`` between the same regular
+field types (``rot2dOnR2(8)``, ``flipRot2dOnR2(4)``) in training mode and report
+``escnn_ratio`` = ours / escnn (target <= 1).
+
+Every ratio comes from medians of interleaved rounds in one process
+(:func:`groupconv.benchmarks.common.time_interleaved`); ``quick=True`` shrinks every size for a
+smoke run (its ratios mean little).
+
+Example:
+    >>> res = run_gconv_benchmark(quick=True, repeats=1, escnn=False)
+    >>> sorted({r["check"] for r in res["rows"]})
+    ['construct', 'continuous-train', 'small-forward', 'train']
+    >>> print(format_table(res).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    check  layer  input  median  floor  ratio  target  escnn  escnn ratio  ok
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .common import environment_info, format_seconds, time_interleaved, write_json
+from .common import format_table as _format_grid
+
+__all__ = ["TARGETS", "run_gconv_benchmark", "format_table", "main"]
+
+#: targets of the issue: max ratio to the floor per check; construction in seconds per layer;
+#: minimum construction speed-up over escnn.
+TARGETS: dict[str, float] = {
+    "train": 1.05,
+    "small-forward": 1.15,
+    "construct": 0.010,
+    "continuous-train": 1.3,
+    "construct-escnn-speedup": 20.0,
+}
+
+
+def _groups() -> dict[str, Any]:
+    from ..groups import SO2, CyclicGroup, DihedralGroup
+
+    return {"C8": (CyclicGroup(8), {}), "D4": (DihedralGroup(4), {}),
+            "SO2-8 siren": (SO2(), {"num_elements": 8, "kernel_net": "siren"})}
+
+
+def _load_escnn(enabled: bool) -> tuple[Any, str | None]:
+    if not enabled:
+        return None, "escnn comparison disabled"
+    if importlib.util.find_spec("escnn") is None:
+        return None, "escnn is not installed (optional extra: pip install 'groupconv[escnn]')"
+    try:
+        from ..interop.escnn import import_escnn
+
+        return import_escnn(), None
+    except ImportError as exc:
+        return None, f"import escnn failed: {exc}"
+
+
+def _escnn_layer(escnn: Any, name: str, fields: int, k: int, device: torch.device) -> tuple[Any, Any]:
+    gs = escnn.gspaces.rot2dOnR2(8) if name == "C8" else escnn.gspaces.flipRot2dOnR2(4)
+    ft = escnn.nn.FieldType(gs, fields * [gs.regular_repr])
+    return escnn.nn.R2Conv(ft, ft, k, padding=k // 2).to(device).train(), ft
+
+
+def _make_layer(G: Any, kw: dict[str, Any], fields: int, k: int, device: torch.device) -> Any:
+    from ..nn.gconv import GroupConv
+
+    return GroupConv(fields, fields, G, k, padding=k // 2, **kw).to(device).train()
+
+
+def _train_step(fn: Callable[[], torch.Tensor], inputs: Sequence[torch.Tensor], grad: torch.Tensor):
+    def step() -> None:
+        y = fn()
+        torch.autograd.grad(y, list(inputs), grad)
+
+    return step
+
+
+def run_gconv_benchmark(
+    quick: bool = False,
+    device: torch.device | str = "cpu",
+    repeats: int | None = None,
+    *,
+    escnn: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time the G-conv checks of the module docstring; ratios from one interleaved run.
+
+    Args:
+        quick: small sizes (4 fields, 16x16 maps, batch 2) and 2 rounds: a smoke run.
+        device: where the layers run (escnn too).
+        repeats: interleaved rounds per check (default 7; 2 when ``quick``).
+        escnn: include escnn's ``R2Conv`` where installed.
+        seed: seeds the inputs, the initialisations and the round order.
+
+    Returns:
+        A JSON-ready dict: ``rows`` (``check, layer, input, median_s, q1_s, q3_s, floor_s,
+        ratio, target, escnn_s, escnn_ratio, ok``; for ``construct`` rows ``median_s`` is
+        seconds per layer, ``ratio`` is ``None`` and ``escnn_ratio`` is escnn's time over ours,
+        the speed-up), ``escnn`` (availability), ``sizes``, ``targets``, ``environment``.
+    """
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    dev = torch.device(device)
+    R = repeats if repeats is not None else (2 if quick else 7)
+    warm = 1
+    fields = 4 if quick else 16
+    k = 3 if quick else 5
+    big = (2, 16, 16) if quick else (8, 64, 64)  # batch, H, W of the training check
+    small = (1, 16, 16) if quick else (1, 32, 32)
+    esc, esc_note = _load_escnn(escnn)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    groups = _groups()
+    rows: list[dict[str, Any]] = []
+
+    def row(check: str, layer: str, shape: Sequence[int], t: Any, floor: Any, target: float,
+            e: Any = None) -> None:
+        r = floor and t.median / floor.median
+        er = None if e is None else t.median / e.median
+        rows.append({
+            "check": check, "layer": layer, "input": list(shape), "median_s": t.median, "q1_s": t.q1,
+            "q3_s": t.q3, "floor_s": None if floor is None else floor.median, "ratio": r,
+            "target": target, "escnn_s": None if e is None else e.median, "escnn_ratio": er,
+            "ok": None if r is None else bool(r <= target and (er is None or er <= 1.0)),
+        })
+
+    def bench_one(name: str, G: Any, kw: dict[str, Any]) -> None:
+        layer = _make_layer(G, kw, fields, k, dev)
+        N = layer.num_elements
+        C = fields * N
+        w = torch.randn(C, C, k, k, device=dev, generator=None, requires_grad=True)
+        b = torch.randn(C, device=dev, requires_grad=True)
+        params = [p for p in layer.parameters() if p.requires_grad]
+        esc_layer = None
+        if esc is not None and name in ("C8", "D4"):
+            esc_layer, ft = _escnn_layer(esc, name, fields, k, dev)
+        check = "continuous-train" if layer.continuous else "train"
+        # -- training: forward + backward ---------------------------------------------------
+        B, H, W = big
+        x = torch.randn(B, fields, N, H, W, generator=gen).to(dev).requires_grad_(True)
+        xf = torch.randn(B, C, H, W, generator=gen).to(dev).requires_grad_(True)
+        gy = torch.randn(B, C, H, W, generator=gen).to(dev)
+        fns = {
+            "layer": _train_step(lambda: layer(x), [x, *params], gy.view(B, fields, N, H, W)),
+            "floor": _train_step(lambda: F.conv2d(xf, w, b, padding=k // 2), [xf, w, b], gy),
+        }
+        if esc_layer is not None:
+            ex = torch.randn(B, C, H, W, generator=gen).to(dev).requires_grad_(True)
+            eparams = [p for p in esc_layer.parameters() if p.requires_grad]
+            fns["escnn"] = _train_step(lambda: esc_layer(esc.nn.GeometricTensor(ex, ft)).tensor,
+                                       [ex, *eparams], gy)
+        t = time_interleaved(fns, repeats=R, warmup=warm, device=dev, seed=seed)
+        row(check, f"{name} {fields}->{fields} fields, {k}x{k}", (B, C, H, W), t["layer"], t["floor"],
+            TARGETS[check], t.get("escnn"))
+        if layer.continuous:
+            return
+        # -- small maps, training-mode forward -------------------------------------------------
+        B, H, W = small
+        xs = torch.randn(B, fields, N, H, W, generator=gen).to(dev)
+        xsf = xs.view(B, C, H, W)
+        fns = {"layer": lambda: layer(xs), "floor": lambda: F.conv2d(xsf, w, b, padding=k // 2)}
+        if esc_layer is not None:
+            fns["escnn"] = lambda: esc_layer(esc.nn.GeometricTensor(xsf, ft)).tensor
+        with torch.enable_grad():
+            t = time_interleaved(fns, repeats=3 * R, warmup=warm, device=dev, seed=seed)
+        row("small-forward", f"{name} {fields}->{fields} fields, {k}x{k}", (B, C, H, W), t["layer"],
+            t["floor"], TARGETS["small-forward"], t.get("escnn"))
+        # -- construction ----------------------------------------------------------------------
+        fns = {"layer": lambda G=G, kw=kw: _make_layer(G, kw, fields, k, dev)}
+        if esc is not None:
+            fns["escnn"] = lambda name=name: _escnn_layer(esc, name, fields, k, dev)
+        first = {}
+        for key, fn in fns.items():  # first (cold) construction, before any cache is warm
+            t0 = time.perf_counter()
+            fn()
+            first[key] = time.perf_counter() - t0
+        t = time_interleaved(fns, repeats=R, warmup=0, device=dev, seed=seed)
+        speedup = None if "escnn" not in t else t["escnn"].median / t["layer"].median
+        rows.append({
+            "check": "construct", "layer": f"{name} {fields}->{fields} fields, {k}x{k}", "input": [],
+            "median_s": t["layer"].median, "q1_s": t["layer"].q1, "q3_s": t["layer"].q3,
+            "floor_s": None, "ratio": None, "target": TARGETS["construct"],
+            "escnn_s": None if "escnn" not in t else t["escnn"].median, "escnn_ratio": speedup,
+            "first_s": first["layer"], "escnn_first_s": first.get("escnn"),
+            "ok": bool(t["layer"].median <= TARGETS["construct"]
+                       and (speedup is None or speedup >= TARGETS["construct-escnn-speedup"])),
+        })
+
+    for name, (G, kw) in groups.items():
+        bench_one(name, G, kw)
+    return {
+        "benchmark": "gconv",
+        "quick": quick,
+        "device": str(dev),
+        "repeats": R,
+        "sizes": {"fields": fields, "kernel_size": k, "train": list(big), "small": list(small)},
+        "rows": rows,
+        "escnn": {"available": esc is not None, "note": esc_note,
+                  "version": getattr(esc, "__version__", None) if esc is not None else None},
+        "targets": dict(TARGETS),
+        "environment": environment_info(dev),
+    }
+
+
+def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
+    """Render :func:`run_gconv_benchmark`'s result (or its ``rows``) as a text table."""
+    rows = result["rows"] if isinstance(result, dict) else list(result)
+    headers = ["check", "layer", "input", "median", "floor", "ratio", "target", "escnn", "escnn ratio", "ok"]
+    body = []
+    for r in rows:
+        if r["check"] == "construct":
+            target = f"<= {format_seconds(r['target'])}"
+            eratio = "-" if r["escnn_ratio"] is None else f"{r['escnn_ratio']:.0f}x faster"
+        else:
+            target = f"<= {r['target']:.2f}x"
+            eratio = "-" if r["escnn_ratio"] is None else f"{r['escnn_ratio']:.2f}x"
+        body.append([
+            r["check"], r["layer"], "x".join(map(str, r["input"])) or "-", format_seconds(r["median_s"]),
+            format_seconds(r["floor_s"]), "-" if r["ratio"] is None else f"{r['ratio']:.3f}x", target,
+            format_seconds(r["escnn_s"]), eratio, {True: "yes", False: "NO", None: "-"}[r["ok"]],
+        ])
+    lines = [_format_grid(headers, body)]
+    if isinstance(result, dict):
+        env = result.get("environment", {})
+        lines.append(f"\ndevice {result.get('device')}, {result.get('repeats')} interleaved rounds "
+                     "(medians), "
+                     f"torch {env.get('torch')}, {env.get('threads')} threads"
+                     + (", QUICK sizes (ratios not meaningful)" if result.get("quick") else ""))
+        esc = result.get("escnn", {})
+        lines.append(f"escnn {esc.get('version')}: R2Conv, regular fields, training mode"
+                     if esc.get("available") else f"no escnn comparison: {esc.get('note')}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m groupconv.benchmarks.gconv [--quick] [--device D] [--repeats R] [--json PATH]``."""
+    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.gconv",
+                                description="Regular G-convs vs a plain conv2d floor (and escnn).")
+    p.add_argument("--quick", action="store_true", help="smoke run with small sizes")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
+    p.add_argument("--no-escnn", action="store_true", help="skip the escnn comparison")
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    args = p.parse_args(argv)
+    res = run_gconv_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
+                              escnn=not args.no_escnn)
+    print(format_table(res))
+    if args.json:
+        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""P4CNN-style G-CNNs (Cohen & Welling, 2016) for any finite or sampled group, and the matching
+plain CNN (Z2CNN) baseline.
+
+:class:`GCNN` is ``LiftingConv -> [GroupConv]* -> invariant pooling -> Linear``, every conv
+followed by a norm that shares its statistics across the group axis (``GroupBatchNorm``) and a
+ReLU, with 2x2 spatial max pools after the layers listed in ``pool_after``. It works for any
+:class:`~groupconv.groups.Group` acting on the plane:
+
+* finite groups (``CyclicGroup(4)``: the P4CNN; ``DihedralGroup(4)``: P4M) with discrete
+  kernels transformed exactly by index permutation;
+* continuous groups sampled on a grid (``SO2()`` with ``num_elements=8``) with discrete
+  (interpolated) or continuous kernels (``kernel_net="siren"``: a SIREN evaluated on the
+  rotated kernel coordinates and the group-axis embedding).
+
+The readout reduces the group axis (max) and space (mean or max), so the logits are invariant to
+every exact action of the group grid on the input (rotations by 90 degrees for C4 and for an
+SO(2) grid of 8, the mirrors for D4). Exactness needs every pooled map size to be divisible by 2
+(odd-sized maps make strided pooling break the symmetry): a 16x16 input pooled twice
+(16 -> 8 -> 4) is exact; the constructor cannot know the input size, so :meth:`GCNN.forward`
+raises on an odd map before a pool.
+
+:class:`Z2CNN` is the same network with ``nn.Conv2d`` and ``BatchNorm2d`` (translation
+equivariance only), for comparisons at a similar parameter count (a C4 G-CNN with ``c`` fields
+per layer has about as many parameters as a Z2CNN with ``2c`` channels).
+
+Example:
+    >>> import torch
+    >>> from groupconv.groups import CyclicGroup
+    >>> net = GCNN(1, 10, CyclicGroup(4), channels=(4, 4), pool_after=(0,)).eval()
+    >>> x = torch.randn(2, 1, 8, 8)
+    >>> torch.allclose(net(x), net(torch.rot90(x, 1, dims=(-2, -1))), atol=1e-5)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_positive_int, check_tensor
+from ..groups.base import Group
+from ..nn.gconv import GroupConv, LiftingConv
+from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+
+__all__ = ["GCNN", "Z2CNN", "count_parameters"]
+
+NormName = Literal["batch", "layer", "none"]
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters of ``model``.
+
+    Example:
+        >>> count_parameters(Z2CNN(1, 10, channels=(4,), pool_after=()))
+        94
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _check_channels(channels: object) -> tuple[int, ...]:
+    if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
+        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
+    return tuple(check_positive_int(c, "channels[i]") for c in channels)
+
+
+def _check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
+    if not isinstance(pool_after, Sequence) or isinstance(pool_after, str):
+        raise ValueError(f"pool_after must be a sequence of layer indices, got {pool_after!r}")
+    out = []
+    for i in pool_after:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise ValueError(f"pool_after must hold layer indices in [0, {n}), got {tuple(pool_after)!r}")
+        out.append(i)
+    return tuple(sorted(set(out)))
+
+
+def _check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return str(value)
+
+
+def _check_dropout(p: object) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1), got {p!r}")
+    return float(p)
+
+
+class GCNN(nn.Module):
+    """P4CNN-style G-CNN: lifting conv, group convs, invariant pooling, linear classifier.
+
+    Args:
+        in_channels: input image channels.
+        num_classes: number of logits.
+        group: the rotation/reflection group H acting on R^2 (default ``CyclicGroup(4)``).
+        channels: fields (channels per group element) of each conv layer; the first layer is
+            the lifting conv. Default ``(10,) * 6`` (Cohen & Welling's P4CNN has 10 per layer).
+        kernel_size: odd kernel size of every layer (``first_kernel_size`` for the lifting).
+        first_kernel_size: kernel size of the lifting layer (default ``kernel_size``).
+        pool_after: indices of layers followed by a 2x2 stride-2 spatial max pool.
+        num_elements: size of the group grid (finite groups: the order; continuous: needed).
+        kernel_net: ``None`` (discrete kernels) or a kernel net name (``"siren"``, ``"mlp"``,
+            ``"rff"``) for continuous kernels (see :class:`~groupconv.nn.GroupConv`).
+        kernel_net_kwargs: options of the kernel nets.
+        mask, mask_radius: the spatial kernel mask of every layer (see
+            :class:`~groupconv.nn.GroupConv`; continuous kernels default to a hard disc of
+            radius 1 in units of the kernel half-width, which drops the corners of a 3x3
+            kernel: ``mask_radius=1.5`` keeps them).
+        norm: ``"batch"`` (:class:`~groupconv.nn.GroupBatchNorm`), ``"layer"``
+            (:class:`~groupconv.nn.GroupLayerNorm`) or ``"none"``.
+        dropout: dropout probability after every block (whole feature maps are never dropped
+            differently per group element: ``nn.Dropout`` on ``(B, C, N, H, W)``; use it in
+            training only).
+        group_pool, spatial_pool: reductions of the invariant readout (``"max"``/``"mean"``).
+
+    Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import SO2
+        >>> net = GCNN(1, 10, SO2(), channels=(4, 4), num_elements=8, kernel_net="siren")
+        >>> net(torch.randn(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        group: Group | None = None,
+        channels: Sequence[int] = (10, 10, 10, 10, 10, 10),
+        kernel_size: int = 3,
+        *,
+        first_kernel_size: int | None = None,
+        pool_after: Sequence[int] = (1,),
+        num_elements: int | None = None,
+        kernel_net: str | None = None,
+        kernel_net_kwargs: dict[str, Any] | None = None,
+        mask: str | bool | None = None,
+        mask_radius: float = 1.0,
+        norm: NormName = "batch",
+        dropout: float = 0.0,
+        group_pool: str = "max",
+        spatial_pool: str = "mean",
+    ) -> None:
+        super().__init__()
+        if group is None:
+            from ..groups import CyclicGroup
+
+            group = CyclicGroup(4)
+        if not isinstance(group, Group):
+            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
+        if group.space_dim != 2:
+            raise ValueError(
+                f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.group = group
+        chans = _check_channels(channels)
+        k = check_positive_int(kernel_size, "kernel_size")
+        k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
+        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.norm = _check_choice(norm, "norm", ("batch", "layer", "none"))
+        p = _check_dropout(dropout)
+        conv_kw: dict[str, Any] = {"num_elements": num_elements, "kernel_net": kernel_net,
+                                   "mask": mask, "mask_radius": float(mask_radius)}
+        if kernel_net_kwargs:
+            conv_kw["kernel_net_kwargs"] = dict(kernel_net_kwargs)
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i, c in enumerate(chans):
+            if i == 0:
+                conv: nn.Module = LiftingConv(self.in_channels, c, group, k0, padding=k0 // 2,
+                                              bias=self.norm == "none", **conv_kw)
+            else:
+                conv = GroupConv(chans[i - 1], c, group, k, padding=k // 2,
+                                 bias=self.norm == "none", **conv_kw)
+            self.convs.append(conv)
+            if self.norm == "batch":
+                self.norms.append(GroupBatchNorm(c, spatial_dims=2))
+            elif self.norm == "layer":
+                self.norms.append(GroupLayerNorm(c))
+            else:
+                self.norms.append(nn.Identity())
+        self.num_elements = self.convs[0].num_elements
+        self.dropout = nn.Dropout(p)
+        self.pool = SpatialMaxPool(2)
+        self.readout = GlobalInvariantPool(_check_choice(group_pool, "group_pool", ("max", "mean")),
+                                           _check_choice(spatial_pool, "spatial_pool", ("max", "mean")))
+        self.head = nn.Linear(chans[-1], self.num_classes)
+
+    @property
+    def in_field(self):
+        """How the group acts on the input: an ``ImageField`` of the group."""
+        from ..spaces import ImageField
+
+        return ImageField(self.group)
+
+    @property
+    def out_field(self):
+        """The logits are invariant: a ``TrivialField``."""
+        from ..spaces import TrivialField
+
+        return TrivialField(self.group)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last group feature map ``(B, channels[-1], N, h, w)`` (before the readout)."""
+        x = check_tensor(x, "x")
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            x = self.dropout(torch.relu(norm(conv(x))))
+            if i in self.pool_after:
+                h, w = x.shape[-2:]
+                if h % 2 or w % 2:
+                    raise ValueError(
+                        f"the map before the pool after layer {i} is {h}x{w}: pooled sizes must be "
+                        "even for exact equivariance (a 2x2 stride-2 pool on an odd map breaks the "
+                        "rotation symmetry); use an input size divisible by "
+                        f"{2 ** len(self.pool_after)}"
+                    )
+                x = self.pool(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``, invariant to the group grid."""
+        return self.head(self.readout(self.features(x)))
+
+    def lifting_kernels(self) -> Tensor:
+        """The lifting layer's expanded kernels ``(C, N, in_channels, k, k)`` (for plots)."""
+        lift = self.convs[0]
+        with torch.no_grad():
+            w = lift.expanded_weight().detach()
+        c = lift.out_channels
+        return w.view(c, lift.num_elements, lift.in_channels, *w.shape[-2:])
+
+    def extra_repr(self) -> str:
+        return (f"group={self.group!r}, N={self.num_elements}, pool_after={self.pool_after}, "
+                f"norm={self.norm!r}")
+
+
+class Z2CNN(nn.Module):
+    """Plain CNN with the layout of :class:`GCNN`: ``[Conv2d -> BatchNorm2d -> ReLU]`` per layer,
+    2x2 max pools after ``pool_after``, a global spatial pool and a linear classifier.
+
+    Translation equivariant only; the baseline of the G-CNN comparisons (Cohen & Welling's Z2CNN).
+    Arguments as :class:`GCNN` (no group); ``norm`` is ``"batch"`` or ``"none"``.
+
+    Example:
+        >>> import torch
+        >>> Z2CNN(1, 10, channels=(8, 8), pool_after=(0,))(torch.randn(2, 1, 16, 16)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        channels: Sequence[int] = (20, 20, 20, 20, 20, 20),
+        kernel_size: int = 3,
+        *,
+        first_kernel_size: int | None = None,
+        pool_after: Sequence[int] = (1,),
+        norm: NormName = "batch",
+        dropout: float = 0.0,
+        spatial_pool: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        chans = _check_channels(channels)
+        k = check_positive_int(kernel_size, "kernel_size")
+        k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
+        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.norm = _check_choice(norm, "norm", ("batch", "none"))
+        self.spatial_pool = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i, c in enumerate(chans):
+            ks = k0 if i == 0 else k
+            cin = self.in_channels if i == 0 else chans[i - 1]
+            self.convs.append(nn.Conv2d(cin, c, ks, padding=ks // 2, bias=self.norm == "none"))
+            self.norms.append(nn.BatchNorm2d(c) if self.norm == "batch" else nn.Identity())
+        self.dropout = nn.Dropout(_check_dropout(dropout))
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Linear(chans[-1], self.num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last feature map ``(B, channels[-1], h, w)``."""
+        x = check_tensor(x, "x")
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            x = self.dropout(torch.relu(norm(conv(x))))
+            if i in self.pool_after:
+                x = self.pool(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``."""
+        h = self.features(x)
+        h = h.amax(dim=(-2, -1)) if self.spatial_pool == "max" else h.mean(dim=(-2, -1))
+        return self.head(h)
+
+    def lifting_kernels(self) -> Tensor:
+        """The first layer's kernels as ``(C, 1, in_channels, k, k)`` (same layout as GCNN's)."""
+        return self.convs[0].weight.detach().unsqueeze(1)

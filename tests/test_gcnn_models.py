@@ -1,0 +1,165 @@
+"""G-CNN models: exact invariance (checked with the verification kit against torch.rot90/flip),
+equivariance of the feature maps, serialisation, torch.compile and argument errors."""
+
+import copy
+import io
+import math
+import pickle
+
+import pytest
+import torch
+
+from groupconv.groups import SO2, CyclicGroup, DihedralGroup
+from groupconv.models.ckgresnet import CKGResNet
+from groupconv.models.gcnn import GCNN, Z2CNN, count_parameters
+from groupconv.spaces import GroupGridField, ImageField, TrivialField
+from groupconv.testing import assert_equivariant, assert_invariant, equivariance_error
+
+
+def _c4(**kw):
+    return GCNN(1, 5, CyclicGroup(4), channels=(3, 3, 3), pool_after=(0, 1), **kw)
+
+
+def _so2(**kw):
+    return GCNN(1, 5, SO2(), channels=(2, 2), num_elements=8, kernel_net="siren", pool_after=(0,),
+                mask_radius=1.5, **kw)
+
+
+def _d4():
+    return GCNN(2, 4, DihedralGroup(4), channels=(2, 2), pool_after=(1,))
+
+
+def _ckg():
+    return CKGResNet(1, 5, hidden_channels=(2, 3), kernel_size=3, pool_after=(0,))
+
+
+MODELS = {"c4": _c4, "so2-8": _so2, "d4": _d4, "ckgresnet": _ckg}
+
+
+def _input(net, dtype=torch.float32, device="cpu", size=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(3, net.in_channels, size, size, generator=g, dtype=dtype).to(device)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_invariant_under_exact_grid_elements(name, device, float_dtype):
+    torch.manual_seed(0)
+    net = MODELS[name]().to(device=device, dtype=float_dtype).eval()
+    x = _input(net, float_dtype, device)
+    report = assert_invariant(net, x)  # the model's in_field: every exact element of its group
+    # the kit's default elements include the rotations by 90 degrees (and the mirrors for D4)
+    assert len(report.rows) >= 4 and all(r.exact for r in report.rows)
+    # independent reference: torch.rot90 / torch.flip and the raw outputs
+    y = net(x)
+    for k in (1, 2, 3):
+        torch.testing.assert_close(net(torch.rot90(x, k, dims=(-2, -1))), y)
+    if name == "d4":
+        torch.testing.assert_close(net(torch.flip(x, dims=(-1,))), y)
+
+
+def test_features_are_equivariant_group_maps(device):
+    torch.manual_seed(0)
+    net = _c4().to(device).eval()
+    x = _input(net, torch.float64, device).float()
+    G = net.group
+    field = GroupGridField(G, net.convs[0].out_grid)
+    assert_equivariant(net.features, x, in_field=ImageField(G), out_field=field)
+    # reference by hand: rotating the input rotates the maps and rolls the group axis by +1
+    f = net.features(x)
+    torch.testing.assert_close(net.features(torch.rot90(x, 1, dims=(-2, -1))),
+                               torch.roll(torch.rot90(f, 1, dims=(-2, -1)), 1, dims=2))
+
+
+def test_plain_cnn_is_not_invariant():
+    torch.manual_seed(0)
+    cnn = Z2CNN(1, 5, channels=(6, 6), pool_after=(0,)).eval()
+    x = _input(cnn)
+    r = equivariance_error(cnn, x, torch.tensor([math.pi / 2]), ImageField(SO2()), TrivialField())
+    assert r.rel_error > 1e-3
+
+
+def test_so2_grid_approximate_invariance_at_45_degrees():
+    torch.manual_seed(0)
+    net = _so2().eval()
+    x = _input(net, size=16)
+    # 45 degrees is on the grid of 8 but not a pixel permutation: approximate, finite error
+    r = equivariance_error(net, x, torch.tensor([math.pi / 4]), ImageField(SO2()), TrivialField())
+    assert not r.exact and math.isfinite(r.rel_error)
+
+
+def test_parameter_counts_are_similar():
+    from groupconv.experiments.gconv_experiments import DIGITS_DEFAULTS, build_digits_model
+
+    n = {m: count_parameters(build_digits_model(m, DIGITS_DEFAULTS)) for m in ("cnn", "c4", "so2")}
+    assert max(n.values()) / min(n.values()) < 1.5, n
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_pickle_deepcopy_state_dict_bit_exact(name):
+    torch.manual_seed(0)
+    net = MODELS[name]().eval()
+    x = _input(net)
+    y = net(x)
+    assert torch.equal(copy.deepcopy(net)(x), y)
+    assert torch.equal(pickle.loads(pickle.dumps(net))(x), y)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(1)
+    fresh = MODELS[name]().eval()
+    assert not torch.equal(fresh(x), y)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(fresh(x), y)
+    assert set(net.state_dict()) == set(net.train().state_dict())
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    for build in MODELS.values():
+        net = build().train()
+        net(_input(net)).square().sum().backward()
+        missing = [n for n, p in net.named_parameters() if p.grad is None]
+        assert not missing, missing
+
+
+@pytest.mark.slow
+def test_torch_compile_same_outputs():
+    torch.manual_seed(0)
+    net = _c4().eval()
+    x = _input(net)
+    compiled = torch.compile(net)
+    torch.testing.assert_close(compiled(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="channels"):
+        GCNN(1, 10, CyclicGroup(4), channels=())
+    with pytest.raises(ValueError, match="pool_after"):
+        GCNN(1, 10, CyclicGroup(4), channels=(2, 2), pool_after=(5,))
+    with pytest.raises(ValueError, match="norm"):
+        GCNN(1, 10, CyclicGroup(4), channels=(2,), pool_after=(), norm="group")
+    with pytest.raises(TypeError, match="group"):
+        GCNN(1, 10, "C4")
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        GCNN(1, 10, CyclicGroup(4), channels=(2,), pool_after=(), kernel_size=4)
+    net = _c4()
+    with pytest.raises(ValueError, match=r"x must have shape \(B, in_channels=1"):
+        net(torch.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="even"):
+        net.eval()(torch.randn(1, 1, 9, 9))
+    with pytest.raises(ValueError, match="sampler must be deterministic"):
+        from groupconv.sampling import StratifiedSampler
+
+        CKGResNet(1, 2, sampler=StratifiedSampler())
+    with pytest.raises(ValueError, match="hidden_channels"):
+        CKGResNet(1, 2, hidden_channels=())
+
+
+def test_lifting_kernels_layout():
+    net = _c4()
+    k = net.lifting_kernels()
+    assert k.shape == (3, 4, 1, 3, 3)
+    # the C4 copies are exact rotations of the first one (torch.rot90 reference)
+    for j in range(4):
+        torch.testing.assert_close(k[:, j], torch.rot90(k[:, 0], j, dims=(-2, -1)))
+    assert Z2CNN(1, 3, channels=(4,), pool_after=()).lifting_kernels().shape == (4, 1, 1, 3, 3)
