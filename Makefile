@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/groupconv check
+	$(VENV)/bin/groupconv demo
 
 check: $(STAMP)
 	$(VENV)/bin/groupconv check

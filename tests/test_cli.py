@@ -69,3 +69,16 @@ def test_train_smoke_quick_writes_metrics(tmp_path, capsys):
 def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "groupconv", "--version"], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.startswith("groupconv ")
+
+
+def test_demo_quick_writes_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "C4 G-CNN" in printed and "plain CNN" in printed
+    assert (out / "metrics.json").is_file() and (out / "table.txt").is_file()
+
+
+def test_demo_rejects_negative_seed(capsys):
+    assert main(["demo", "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err

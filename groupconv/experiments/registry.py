@@ -87,8 +87,28 @@ def register_experiment(experiment: Experiment, overwrite: bool = False) -> Expe
     return experiment
 
 
+#: modules that register the built-in experiments; imported on first lookup so that
+#: ``import groupconv.experiments`` stays light.
+BUILTIN_EXPERIMENT_MODULES: tuple[str, ...] = (
+    "groupconv.experiments.gconv_experiments",
+)
+_builtin_loaded = False
+
+
+def _load_builtin() -> None:
+    global _builtin_loaded
+    if _builtin_loaded:
+        return
+    _builtin_loaded = True
+    import importlib
+
+    for module in BUILTIN_EXPERIMENT_MODULES:
+        importlib.import_module(module)
+
+
 def get_experiment(name: str) -> Experiment:
     """The experiment registered as ``name``; ``KeyError`` listing the known names otherwise."""
+    _load_builtin()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -99,6 +119,7 @@ def get_experiment(name: str) -> Experiment:
 
 def list_experiments() -> list[str]:
     """Registered experiment names, sorted."""
+    _load_builtin()
     return sorted(_REGISTRY)
 
 

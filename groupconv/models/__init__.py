@@ -1,8 +1,10 @@
-"""Ready-made networks: continuous-kernel CNNs, G-CNNs, wavelet networks.
+"""Ready-made networks: G-CNNs, continuous-kernel G-ResNets, wavelet networks.
 
 Each model is built in one line with documented defaults.
 """
 
+from .ckgresnet import CKGResBlock, CKGResNet
+from .gcnn import GCNN, Z2CNN
 from .wavelet import WaveletNet
 
-__all__ = ["WaveletNet"]
+__all__ = ["GCNN", "Z2CNN", "CKGResNet", "CKGResBlock", "WaveletNet"]
