@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-BENCH_SUITES = ("groups", "gconv")
+BENCH_SUITES = ("groups", "gconv", "attention")
 
 
 class CLIError(Exception):
@@ -112,6 +112,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from .benchmarks.gconv import format_table, run_gconv_benchmark
 
             res = run_gconv_benchmark(quick=args.quick, device=device)
+        elif suite == "attention":
+            from .benchmarks.attention import format_table, run_attention_benchmark
+
+            res = run_attention_benchmark(quick=args.quick, device=device)
         else:  # pragma: no cover - argparse restricts the choices
             raise CLIError(f"unknown benchmark suite {suite!r}")
         print(f"\n== groupconv bench {suite} ==")

@@ -3,6 +3,15 @@ normalisation on group feature maps, and scale-translation (wavelet) layers.
 """
 
 from .attention import GroupSelfAttention, LiftingSelfAttention, SetSelfAttention
+from .attentive import (
+    AttentiveGroupConv,
+    AttentiveLiftingConv,
+    CoAttentiveGroupConv,
+    FeatureAttention,
+    GroupChannelAttention,
+    GroupSpatialAttention,
+    attention_memory_elements,
+)
 from .ckconv import KERNEL_NETS, CKConv, SeparableCKConv, build_kernel_net
 from .flexconv import FlexConv, SeparableFlexConv
 from .gconv import GroupConv, LiftingConv
@@ -84,4 +93,11 @@ __all__ = [
     "set_fully_equivariant",
     "partial_layers",
     "partial_param_groups",
+    "AttentiveLiftingConv",
+    "AttentiveGroupConv",
+    "CoAttentiveGroupConv",
+    "GroupChannelAttention",
+    "GroupSpatialAttention",
+    "FeatureAttention",
+    "attention_memory_elements",
 ]

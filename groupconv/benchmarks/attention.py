@@ -1,0 +1,209 @@
+"""``groupconv bench attention``: cost of attentive group convolutions, as ratios from one run.
+
+Two measurements (the issue's targets in brackets):
+
+* **training step** of the alpha-P4CNN (:func:`groupconv.models.attentive.alpha_p4cnn`, full
+  form and fA form) against the P4CNN (:class:`groupconv.models.gcnn.GCNN`) of equal width:
+  forward, cross-entropy, backward and an Adam step on a rotMNIST-sized batch (64 x 1 x 28 x 28),
+  interleaved rounds, medians (target: alpha-P4CNN / P4CNN <= 3; the reference took ~15x).
+* **peak memory** of one full attentive G-conv against the plain G-conv on the same input,
+  forward + backward (target <= 4x). Two methods, both reported:
+  *analytic* -- element counts of the largest tensors
+  (:func:`groupconv.nn.attentive.attention_memory_elements`, including the naive
+  ``B C_out N C_in N_in X Y`` tensor the reference materialised);
+  *empirical* -- on CUDA ``torch.cuda.max_memory_allocated`` above the memory held before the
+  call; on CPU each candidate runs in a fresh subprocess: the peak RSS (``VmHWM``) is reset
+  through ``/proc/self/clear_refs`` after the input, parameters and imports exist, and its rise
+  over ``VmRSS`` during one forward + backward is read (``ru_maxrss`` delta where that is not
+  available; allocator reuse makes it an estimate to within a few hundred kB).
+
+Example:
+    >>> res = run_attention_benchmark(quick=True, memory=False)
+    >>> sorted(res["step"]["ratios"])
+    ['alpha_p4cnn_fA', 'alpha_p4cnn_full']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+import torch
+
+from .common import environment_info, format_seconds, ratio, time_interleaved, write_json
+from .common import format_table as _grid
+
+__all__ = ["run_attention_benchmark", "format_table", "main", "STEP_TARGET", "MEMORY_TARGET"]
+
+STEP_TARGET = 3.0
+MEMORY_TARGET = 4.0
+
+
+def _models(quick: bool, device: str) -> dict[str, torch.nn.Module]:
+    from ..models.attentive import alpha_p4cnn
+    from ..models.gcnn import GCNN
+
+    kw: dict[str, Any] = {"channels": (4, 4), "pool_after": (0,)} if quick else {}
+    torch.manual_seed(0)
+    return {
+        "p4cnn": GCNN(1, 10, **kw).to(device),
+        "alpha_p4cnn_full": alpha_p4cnn(**kw).to(device),
+        "alpha_p4cnn_fA": alpha_p4cnn(form="feature", **kw).to(device),
+    }
+
+
+def _step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def run() -> None:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    return run
+
+
+def _layer(kind: str, c: int, device: str) -> torch.nn.Module:
+    from ..groups import CyclicGroup
+    from ..nn.attentive import AttentiveGroupConv
+    from ..nn.gconv import GroupConv
+
+    torch.manual_seed(0)
+    G = CyclicGroup(4)
+    if kind == "plain":
+        return GroupConv(c, c, G, 3, padding=1).to(device)
+    if kind == "full_mean_max":
+        return AttentiveGroupConv(c, c, G, 3, padding=1, statistics=("mean", "max")).to(device)
+    return AttentiveGroupConv(c, c, G, 3, padding=1, form="full" if kind == "full" else "feature").to(device)
+
+
+def _memory_probe(spec: dict[str, Any]) -> dict[str, float]:
+    """One forward + backward of a layer; peak bytes above the baseline (run in a subprocess)."""
+    device = spec["device"]
+    layer = _layer(spec["kind"], spec["c"], device)
+    x = torch.randn(spec["b"], spec["c"], 4, spec["s"], spec["s"], device=device, requires_grad=True)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        layer(x).sum().backward()
+        torch.cuda.synchronize()
+        return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
+    import gc
+
+    gc.collect()
+    try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, then read the new peak
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = _status_kib("VmRSS")
+        layer(x).sum().backward()
+        return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
+    except OSError:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        layer(x).sum().backward()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"peak_bytes": float(after - before) * 1024.0, "method": "ru_maxrss"}
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+def _measure_memory(kind: str, b: int, c: int, s: int, device: str) -> float | None:
+    spec = {"kind": kind, "b": b, "c": c, "s": s, "device": device}
+    cmd = [sys.executable, "-m", "groupconv.benchmarks.attention", "--memory-probe", json.dumps(spec)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
+    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
+        return None
+
+
+def run_attention_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int | None = None,
+                            memory: bool = True) -> dict[str, Any]:
+    """Run the suite; returns ``{"env", "step", "memory", "targets"}`` (JSON-ready).
+
+    ``quick``: tiny shapes and one round (a smoke test, numbers meaningless).
+    """
+    from ..nn.attentive import attention_memory_elements
+
+    dev = str(torch.device(device))
+    b, s = (4, 8) if quick else (64, 28)
+    reps = repeats or (1 if quick else 5)
+    nets = _models(quick, dev)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 1, s, s, generator=g).to(dev)
+    y = torch.randint(0, 10, (b,), generator=g).to(dev)
+    t = time_interleaved({k: _step(n, x, y) for k, n in nets.items()}, repeats=reps,
+                         warmup=0 if quick else 1, device=dev)
+    base = t["p4cnn"].median
+    step = {"batch": b, "size": s, "timings": {k: v.as_dict() for k, v in t.items()},
+            "ratios": {k: ratio(v.median, base) for k, v in t.items() if k != "p4cnn"}}
+    mem: dict[str, Any] = {}
+    if memory:
+        mb, mc, ms = (2, 4, 8) if quick else (32, 16, 32)
+        an = attention_memory_elements(mb, mc, 4, mc, 4, (ms + 2, ms + 2), (ms, ms), (3, 3))
+        mem = {"batch": mb, "channels": mc, "size": ms, "analytic_elements": an,
+               "analytic_ratio_full_vs_plain": ratio(an["input"] + an["output"] + an["extra"],
+                                                     an["input"] + an["output"]),
+               "naive_vs_output": ratio(an["naive"], an["output"])}
+        kinds = ("plain", "full", "full_mean_max", "feature")
+        peaks = {k: _measure_memory(k, mb, mc, ms, dev) for k in kinds}
+        mem["empirical_bytes"] = peaks
+        mem["empirical_ratios"] = {k: ratio(v, peaks["plain"]) for k, v in peaks.items() if k != "plain"}
+        cpu = "subprocess peak-RSS (VmHWM) delta"
+        mem["method"] = "cuda max_memory_allocated" if dev.startswith("cuda") else cpu
+    return {"env": environment_info(dev), "quick": quick, "step": step, "memory": mem,
+            "targets": {"step_ratio_max": STEP_TARGET, "memory_ratio_max": MEMORY_TARGET}}
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """Human-readable tables of :func:`run_attention_benchmark`'s result."""
+    st = res["step"]
+    rows = [[k, format_seconds(v["median_s"]), "-" if k == "p4cnn" else f"{st['ratios'][k]:.2f}"]
+            for k, v in st["timings"].items()]
+    out = [f"training step, batch {st['batch']} x 1 x {st['size']}^2 (target ratio <= {STEP_TARGET})",
+           _grid(["model", "median", "ratio vs p4cnn"], rows)]
+    mem = res.get("memory") or {}
+    if mem:
+        rows = []
+        for k, v in mem["empirical_bytes"].items():
+            r = mem["empirical_ratios"].get(k)
+            rows.append([k, "-" if v is None else f"{v / 2**20:.1f} MiB", "-" if r is None else f"{r:.2f}"])
+        out += ["", f"peak memory, one C4 layer fwd+bwd, B={mem['batch']} C={mem['channels']} "
+                f"{mem['size']}^2 ({mem['method']}; target <= {MEMORY_TARGET})",
+                _grid(["layer", "peak", "ratio vs plain"], rows),
+                f"analytic full/plain: {mem['analytic_ratio_full_vs_plain']:.2f}; naive per-channel "
+                f"tensor / output: {mem['naive_vs_output']:.0f}x"]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: ``python -m groupconv.benchmarks.attention [--quick] [--device D] [--json P]``."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", default=None)
+    p.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.memory_probe:
+        print(json.dumps(_memory_probe(json.loads(a.memory_probe))))
+        return 0
+    res = run_attention_benchmark(quick=a.quick, device=a.device)
+    print(format_table(res))
+    if a.json:
+        write_json(a.json, res)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
