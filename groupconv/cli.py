@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-BENCH_SUITES = ("groups", "gconv", "attention")
+BENCH_SUITES = ("groups", "gconv", "separable", "attention")
 
 
 class CLIError(Exception):
@@ -101,6 +101,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     suites = list(BENCH_SUITES) if args.suite == "all" else [args.suite]
     device = _devices(args.device)[0]
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     results: dict[str, object] = {}
     for suite in suites:
         if suite == "groups":
@@ -112,6 +118,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from .benchmarks.gconv import format_table, run_gconv_benchmark
 
             res = run_gconv_benchmark(quick=args.quick, device=device)
+        elif suite == "separable":
+            from .benchmarks.separable import format_table, run_separable_benchmark
+
+            res = run_separable_benchmark(quick=args.quick, device=device, threads=args.threads)
         elif suite == "attention":
             from .benchmarks.attention import format_table, run_attention_benchmark
 
@@ -266,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--batch", type=int, default=100_000, help="elements per batched group op")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
+    p.add_argument("--threads", type=int, help="torch CPU threads during the run (1 on a shared machine)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.set_defaults(func=_cmd_bench)
     return parser

@@ -91,6 +91,7 @@ def register_experiment(experiment: Experiment, overwrite: bool = False) -> Expe
 #: ``import groupconv.experiments`` stays light.
 BUILTIN_EXPERIMENT_MODULES: tuple[str, ...] = (
     "groupconv.experiments.gconv_experiments",
+    "groupconv.experiments.partial_experiments",
 )
 _builtin_loaded = False
 

@@ -1,0 +1,198 @@
+"""``groupconv bench separable``: separable against full (non-separable) group convolutions.
+
+The separable G-conv (Knigge, Romero & Bekkers, ICML 2022; :class:`~groupconv.nn.separable.
+SeparableGroupConv`, ``variant="separable"``) factorises the kernel as ``k^H_oc(h) k^R_o(x)``:
+a 1x1 conv over ``(C_in N) -> (C_out N)`` followed by a depthwise spatial conv, instead of one
+dense ``(C_out N) x (C_in N) x k x k`` conv (:class:`~groupconv.nn.gconv.GroupConv`).
+
+Checks (C8, 5x5 kernels, input ``(4, C, 8, 32, 32)``), for ``C = 8`` fields (64 channels) and
+``C = 64`` fields (512 channels):
+
+==============  ==========================================================  ==========
+column          what                                                        target
+==============  ==========================================================  ==========
+``flops_ratio`` analytic forward FLOPs, full / separable                    >= 3x
+                (:func:`~groupconv.nn.separable.group_conv_flops`,
+                :meth:`~groupconv.nn.separable.SeparableGroupConv.flops`)
+``speedup``     forward + backward (input and parameter gradients, training  >= 2x
+                mode) wall time, full / separable: medians of interleaved
+                rounds in one process
+``fwd_speedup`` training-mode forward only, full / separable                (reported)
+==============  ==========================================================  ==========
+
+``quick=True`` shrinks every size for a smoke run (its timings mean nothing; never assert them).
+
+Example:
+    >>> res = run_separable_benchmark(quick=True, repeats=1)
+    >>> [r["fields"] for r in res["rows"]], res["rows"][0]["flops_ratio"] > 1
+    ([2, 4], True)
+    >>> print(format_table(res).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    layer  input  flops full  flops sep  flops ratio  full fwd+bwd  sep fwd+bwd  speedup  fwd speedup  ok
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from .common import environment_info, format_rate, format_seconds, time_interleaved, write_json
+from .common import format_table as _format_grid
+
+__all__ = ["TARGETS", "run_separable_benchmark", "format_table", "main"]
+
+#: targets of the issue: minimum FLOPs ratio and minimum forward+backward speed-up.
+TARGETS: dict[str, float] = {"flops_ratio": 3.0, "speedup": 2.0}
+
+
+def _step(layer: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor, backward: bool) -> Callable[[], None]:
+    params = [p for p in layer.parameters() if p.requires_grad]
+
+    def run() -> None:
+        y = layer(x)
+        if backward:
+            torch.autograd.grad(y, [x, *params], grad)
+
+    return run
+
+
+def run_separable_benchmark(
+    quick: bool = False,
+    device: torch.device | str = "cpu",
+    repeats: int | None = None,
+    *,
+    fields: Sequence[int] | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time full vs separable C8 group convs (see the module docstring); one row per size.
+
+    Args:
+        quick: tiny sizes (2 and 4 fields, 3x3 kernels, input ``(1, C, 8, 8, 8)``), 2 rounds.
+        device: where the layers run.
+        repeats: interleaved rounds (default 7; 2 when ``quick``).
+        fields: fields per layer to benchmark (default ``(8, 64)``; quick ``(2, 4)``).
+        threads: CPU threads for the run (``torch.set_num_threads``, restored afterwards);
+            ``None`` keeps the current setting. On a loaded machine 1 thread gives steadier
+            medians (oversubscribed threads inflate every time).
+        seed: seeds the initialisation, the inputs and the round order.
+
+    Returns:
+        A JSON-ready dict: ``rows`` (``layer, fields, channels, input, kernel_size, flops_full,
+        flops_sep, flops_ratio, full_s, sep_s, speedup, full_q1_s, full_q3_s, sep_q1_s,
+        sep_q3_s, fwd_full_s, fwd_sep_s, fwd_speedup, ok``), ``targets``, ``sizes``,
+        ``environment``.
+    """
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    sizes = tuple(fields) if fields is not None else ((2, 4) if quick else (8, 64))
+    if not sizes or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in sizes):
+        raise ValueError(f"fields must be a non-empty sequence of positive ints, got {fields!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be None or a positive int, got {threads!r}")
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(quick, torch.device(device), repeats, sizes, seed)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(quick: bool, dev: torch.device, repeats: int | None, sizes: tuple[int, ...],
+         seed: int) -> dict[str, Any]:
+    from ..groups import CyclicGroup
+    from ..nn.gconv import GroupConv
+    from ..nn.separable import SeparableGroupConv, group_conv_flops
+
+    R = repeats if repeats is not None else (2 if quick else 7)
+    k = 3 if quick else 5
+    B, S = (1, 8) if quick else (4, 32)
+    G = CyclicGroup(8)
+    N = 8
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    rows: list[dict[str, Any]] = []
+    for f in sizes:
+        full = GroupConv(f, f, G, k, padding=k // 2).to(dev).train()
+        sep = SeparableGroupConv(f, f, G, k, padding=k // 2).to(dev).train()
+        shape = (B, f, N, S, S)
+        x = torch.randn(*shape, generator=gen).to(dev).requires_grad_(True)
+        gy = torch.randn(*shape, generator=gen).to(dev)
+        fl_full, fl_sep = group_conv_flops(full, shape), sep.flops(shape)
+        fns = {
+            "full": _step(full, x, gy, True), "sep": _step(sep, x, gy, True),
+            "full_fwd": _step(full, x, gy, False), "sep_fwd": _step(sep, x, gy, False),
+        }
+        t = time_interleaved(fns, repeats=R, warmup=1, device=dev, seed=seed)
+        speed = t["full"].median / t["sep"].median
+        fwd_speed = t["full_fwd"].median / t["sep_fwd"].median
+        rows.append({
+            "layer": f"C8 {f}->{f} fields ({f * N} channels), {k}x{k}", "fields": f,
+            "channels": f * N, "input": list(shape), "kernel_size": k,
+            "flops_full": fl_full, "flops_sep": fl_sep, "flops_ratio": fl_full / fl_sep,
+            "full_s": t["full"].median, "sep_s": t["sep"].median, "speedup": speed,
+            "full_q1_s": t["full"].q1, "full_q3_s": t["full"].q3,
+            "sep_q1_s": t["sep"].q1, "sep_q3_s": t["sep"].q3,
+            "fwd_full_s": t["full_fwd"].median, "fwd_sep_s": t["sep_fwd"].median,
+            "fwd_speedup": fwd_speed,
+            "ok": bool(fl_full / fl_sep >= TARGETS["flops_ratio"] and speed >= TARGETS["speedup"]),
+        })
+    return {
+        "benchmark": "separable",
+        "quick": quick,
+        "device": str(dev),
+        "repeats": R,
+        "sizes": {"group": "C8", "kernel_size": k, "batch": B, "spatial": S, "fields": list(sizes)},
+        "rows": rows,
+        "targets": dict(TARGETS),
+        "environment": environment_info(dev),
+    }
+
+
+def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
+    """Render :func:`run_separable_benchmark`'s result (or its ``rows``) as a text table."""
+    rows = result["rows"] if isinstance(result, dict) else list(result)
+    headers = ["layer", "input", "flops full", "flops sep", "flops ratio", "full fwd+bwd",
+               "sep fwd+bwd", "speedup", "fwd speedup", "ok"]
+    body = [[
+        r["layer"], "x".join(map(str, r["input"])), format_rate(r["flops_full"]),
+        format_rate(r["flops_sep"]), f"{r['flops_ratio']:.1f}x", format_seconds(r["full_s"]),
+        format_seconds(r["sep_s"]), f"{r['speedup']:.2f}x", f"{r['fwd_speedup']:.2f}x",
+        "yes" if r["ok"] else "NO",
+    ] for r in rows]
+    lines = [_format_grid(headers, body)]
+    if isinstance(result, dict):
+        env = result.get("environment", {})
+        tg = result.get("targets", TARGETS)
+        lines.append(
+            f"\ntargets: flops ratio >= {tg['flops_ratio']:g}x, fwd+bwd speedup >= {tg['speedup']:g}x; "
+            f"device {result.get('device')}, {result.get('repeats')} interleaved rounds (medians), "
+            f"torch {env.get('torch')}, {env.get('threads')} threads"
+            + (", QUICK sizes (timings not meaningful)" if result.get("quick") else ""))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m groupconv.benchmarks.separable [--quick] [--device D] [--repeats R] [--json PATH]``."""
+    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.separable",
+                                description="Separable vs full C8 group convolutions.")
+    p.add_argument("--quick", action="store_true", help="smoke run with small sizes")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    args = p.parse_args(argv)
+    res = run_separable_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
+                                  threads=args.threads)
+    print(format_table(res))
+    if args.json:
+        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
