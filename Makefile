@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow test-all check bench docs lint clean
+.PHONY: demo test test-slow test-training test-all check bench docs lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,13 +25,17 @@ bench: $(STAMP)
 	$(VENV)/bin/groupconv bench
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 -q -m "not slow and not training"
 
 # slow tests: torch.compile of every module, the Sphinx -W build, notebook execution
 test-slow: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m slow
+	$(PY) -m pytest -n 2 -q -m "slow and not training"
 
-test-all: test test-slow
+# full training runs (minutes each): the accuracy claims of the experiments
+test-training: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m training
+
+test-all: test test-slow test-training
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -186,7 +186,7 @@ def test_model_input_errors():
 
 
 # -- the full runs (minutes) ---------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.training
 @pytest.mark.parametrize("name", NAMES)
 def test_full_run_accuracies(name):
     rep = run_partial_experiment(name, verbose=False, progress=False)

@@ -10,13 +10,29 @@ channel mix (``nn.Conv3d`` with kernel 1, shared by every group element and posi
 equivariant) when the width changes. Optional 2x2 spatial max pools after the blocks listed in
 ``pool_after`` (even map sizes keep exactness).
 
+Options:
+
+* ``separable=True`` (or a variant name of :data:`groupconv.nn.separable.VARIANTS`, e.g.
+  ``"gseparable"``): the block convs are :class:`~groupconv.nn.SeparableGroupConv` on the same
+  grid (Knigge, Romero & Bekkers 2022); the lifting conv stays a full ``LiftingConv``.
+* ``partial=True``: the block convs are :class:`~groupconv.nn.PartialGroupConv` (Romero & Lohit
+  2022), ``"extent"`` mode for SO(2)/O(2) (a learned rotation extent ``u`` per layer, plus a
+  mirror probability for O(2)) and ``"mask"`` mode for finite groups (learned keep
+  probabilities). Each layer's sampled grid is passed to the next layer as ``in_grid`` (as in
+  :class:`~groupconv.nn.GroupSequential`); where a block's output grid differs from its input
+  grid (extent mode) the shortcut is a continuous :class:`~groupconv.nn.PointwiseGroupConv`
+  that resamples the input onto the output grid. Dropped elements (mask mode, the O(2)
+  mirror) are zeroed after the block's activation, so the next layer's Haar mean skips them.
+  :meth:`CKGResNet.extents` reports the learned supports and
+  :meth:`CKGResNet.set_fully_equivariant` switches every layer back to the fully equivariant
+  one (same parameters, exactly invariant logits).
+
 The readout is a max over the group axis and a max (or mean) over space, so the logits are
 invariant to the exact actions of the grid on the input (90-degree rotations for an SO(2) grid
-of 8 or 4, mirrors for O(2)/D_n grids).
+of 8 or 4, mirrors for O(2)/D_n grids); partial models only once switched to fully equivariant.
 
-Not (yet) here: learned partial equivariance (random per-layer grids) and separable kernels;
-``sampler=`` accepts deterministic samplers only, so a block's residual adds maps sampled on
-the same grid.
+``sampler=`` accepts deterministic samplers only (random per-layer grids would need the same
+grid threading as ``partial=True``).
 
 Example:
     >>> import torch
@@ -24,6 +40,9 @@ Example:
     >>> x = torch.randn(2, 1, 8, 8)
     >>> torch.allclose(net(x), net(torch.rot90(x, 1, dims=(-2, -1))), atol=1e-5)
     True
+    >>> pnet = CKGResNet(1, 2, hidden_channels=4, num_blocks=1, kernel_size=3, partial=True)
+    >>> sorted(pnet.extents())
+    ['blocks.0.conv1', 'blocks.0.conv2']
 """
 
 from __future__ import annotations
@@ -37,10 +56,20 @@ from torch import Tensor, nn
 from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..nn.gconv import GroupConv, LiftingConv
+from ..nn.partial import (
+    PartialGroupConv,
+    PartialLiftingConv,
+    extents,
+    monotonic_decay_loss,
+    partial_param_groups,
+)
 from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ..nn.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
 from .gcnn import _check_choice, _check_dropout, _check_pool_after
 
 __all__ = ["CKGResNet", "CKGResBlock"]
+
+_PARTIAL_KEYS = ("mode", "init_extent", "init_keep", "temperature")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -51,11 +80,49 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def _check_separable(separable: object) -> str | None:
+    if separable is False or separable is None:
+        return None
+    if separable is True:
+        return "separable"
+    allowed = tuple(v for v in VARIANTS if v != "sim2")
+    if not isinstance(separable, str) or separable not in allowed:
+        raise ValueError(f"separable must be a bool or one of {allowed}, got {separable!r}")
+    return separable
+
+
+def _conv_with_grid(conv: nn.Module, x: Tensor, grid: Tensor | None,
+                    generator: torch.Generator | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(y, grid, mask)``: a conv's output, the grid to hand to the next layer (``None`` when
+    it is the layer's deterministic grid) and, for partial layers, the element mask (``None``
+    when nothing is dropped). Partial layers run without their own masking: the caller drops
+    the elements after the norm and activation."""
+    if isinstance(conv, (PartialLiftingConv, PartialGroupConv)):
+        base = LiftingConv if isinstance(conv, PartialLiftingConv) else GroupConv
+        y, out = base.forward_with_grid(conv, x, grid, generator)
+        mask = conv.element_mask(generator)
+    elif isinstance(conv, (LiftingConv, GroupConv)):
+        y, out = conv.forward_with_grid(x, grid, generator)
+        mask = None
+    else:  # separable: deterministic grids only
+        y, out, mask = conv(x), None, None
+    if out is not None and out is getattr(conv, "out_grid", None):
+        out = None
+    return y, out, mask
+
+
+def _drop(y: Tensor, mask: Tensor | None) -> Tensor:
+    return y if mask is None else y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
+
+
 class CKGResBlock(nn.Module):
     """``relu(norm(conv2(drop(relu(norm(conv1(x)))))) + shortcut(x))`` on group maps.
 
-    ``conv_kwargs`` are passed to both :class:`~groupconv.nn.GroupConv` layers (group grid,
-    kernel net, mask...).
+    ``conv_kwargs`` are passed to both convs (group grid, kernel net, mask...). ``separable``
+    (a variant name) makes them :class:`~groupconv.nn.SeparableGroupConv`; ``partial`` (a dict
+    of :class:`~groupconv.nn.PartialGroupConv` options, ``{}`` for the defaults) makes them
+    partial layers, with a :class:`~groupconv.nn.PointwiseGroupConv` shortcut when the output
+    grid can differ from the input one (``pointwise_shortcut``; extent mode).
 
     Example:
         >>> import torch
@@ -63,27 +130,69 @@ class CKGResBlock(nn.Module):
         >>> kw = {"num_elements": 4, "kernel_net": "siren"}
         >>> CKGResBlock(2, 3, SO2(), 3, conv_kwargs=kw)(torch.randn(1, 2, 4, 6, 6)).shape
         torch.Size([1, 3, 4, 6, 6])
+        >>> block = CKGResBlock(2, 2, SO2(), 3, conv_kwargs=kw, partial={})
+        >>> y, grid = block.forward_with_grid(torch.randn(1, 2, 4, 6, 6))
+        >>> y.shape, tuple(grid.shape)
+        (torch.Size([1, 2, 4, 6, 6]), (4, 1))
     """
 
     def __init__(self, in_channels: int, out_channels: int, group: Group, kernel_size: int, *,
                  norm: str = "batch", dropout: float = 0.0,
-                 conv_kwargs: dict[str, Any] | None = None) -> None:
+                 conv_kwargs: dict[str, Any] | None = None, separable: str | None = None,
+                 partial: dict[str, Any] | None = None,
+                 pointwise_shortcut: bool | None = None) -> None:
         super().__init__()
         kw = dict(conv_kwargs or {})
         bias = norm == "none"
-        self.conv1 = GroupConv(in_channels, out_channels, group, kernel_size, padding=kernel_size // 2,
-                               bias=bias, **kw)
+        common = {"padding": kernel_size // 2, "bias": bias}
+        if separable is not None and partial is not None:
+            raise ValueError("separable and partial cannot be combined: SeparableGroupConv has no "
+                             f"partial mode (got separable={separable!r}, partial={partial!r})")
+        if separable is not None:
+            def make(c_in: int, c_out: int) -> nn.Module:
+                return SeparableGroupConv(c_in, c_out, group, kernel_size, variant=separable,
+                                          **common, **kw)
+        elif partial is not None:
+            bad = set(partial) - set(_PARTIAL_KEYS)
+            if bad:
+                raise ValueError(f"partial options must be among {_PARTIAL_KEYS}, got {sorted(bad)}")
+
+            def make(c_in: int, c_out: int) -> nn.Module:
+                return PartialGroupConv(c_in, c_out, group, kernel_size, **common, **kw, **partial)
+        else:
+            def make(c_in: int, c_out: int) -> nn.Module:
+                return GroupConv(c_in, c_out, group, kernel_size, **common, **kw)
+        self.conv1 = make(in_channels, out_channels)
         self.norm1 = _norm(norm, out_channels)
-        self.conv2 = GroupConv(out_channels, out_channels, group, kernel_size, padding=kernel_size // 2,
-                               bias=bias, **kw)
+        self.conv2 = make(out_channels, out_channels)
         self.norm2 = _norm(norm, out_channels)
         self.dropout = nn.Dropout(_check_dropout(dropout))
-        self.shortcut = (nn.Identity() if in_channels == out_channels
-                         else nn.Conv3d(in_channels, out_channels, 1))
+        if pointwise_shortcut is None:
+            pointwise_shortcut = partial is not None and self.conv2.partial_mode == "extent"
+        self.pointwise_shortcut = bool(pointwise_shortcut)
+        if self.pointwise_shortcut:
+            pw = {k: kw[k] for k in ("num_elements", "sampler", "kernel_net", "kernel_net_kwargs") if k in kw}
+            self.shortcut: nn.Module = PointwiseGroupConv(in_channels, out_channels, group, bias=bias, **pw)
+        else:
+            self.shortcut = (nn.Identity() if in_channels == out_channels
+                             else nn.Conv3d(in_channels, out_channels, 1))
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        y = self.dropout(torch.relu(self.norm1(self.conv1(x))))
-        return torch.relu(self.norm2(self.conv2(y)) + self.shortcut(x))
+    def forward_with_grid(self, x: Tensor, in_grid: Tensor | None = None,
+                          generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+        """``(y, out_grid)``: ``in_grid`` is the grid of ``x`` when it is not the layers'
+        deterministic grid (``None`` otherwise; likewise for the returned grid)."""
+        h, grid1, m1 = _conv_with_grid(self.conv1, x, in_grid, generator)
+        h = self.dropout(_drop(torch.relu(self.norm1(h)), m1))
+        h, grid2, m2 = _conv_with_grid(self.conv2, h, grid1, generator)
+        if self.pointwise_shortcut:
+            s = self.shortcut.forward_with_grid(x, in_grid, generator, out_grid=grid2)[0]
+        else:
+            s = self.shortcut(x)
+        return _drop(torch.relu(self.norm2(h) + s), m2), grid2
+
+    def forward(self, x: Tensor, in_grid: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:  # noqa: D102
+        return self.forward_with_grid(x, in_grid, generator)[0]
 
 
 class CKGResNet(nn.Module):
@@ -103,11 +212,27 @@ class CKGResNet(nn.Module):
         norm: ``"batch"``, ``"layer"`` or ``"none"``; ``dropout`` inside the blocks.
         pool_after: block indices followed by a 2x2 spatial max pool.
         spatial_pool: ``"max"`` (default, as the reference) or ``"mean"`` over space.
+        separable: ``False``, ``True`` (``"separable"``) or a variant among ``"separable"``,
+            ``"gseparable"``, ``"dseparable"``, ``"dgseparable"``: separable block convs.
+        partial: learn partial equivariance in the block convs (not with ``separable``).
+        partial_mode: ``"extent"``, ``"mask"`` or ``None`` (extent for SO2/O2, mask otherwise).
+        partial_lifting: make the lifting conv partial too (the reference keeps it full).
+        fully_equivariant: build a partial model switched to fully equivariant (the control).
+        init_extent, init_keep, temperature: initial extent ``u``, keep/mirror probability and
+            relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.partial`).
+
+    ``forward(x, generator=None)``: ``generator`` drives the partial layers' grid and mask
+    samples in training.
 
     Example:
         >>> import torch
         >>> CKGResNet(3, 5, hidden_channels=(4, 6), kernel_size=3)(torch.randn(2, 3, 8, 8)).shape
         torch.Size([2, 5])
+        >>> sep = CKGResNet(1, 5, hidden_channels=4, num_blocks=1, kernel_size=3,
+        ...                 separable="gseparable").eval()
+        >>> x = torch.randn(2, 1, 8, 8)
+        >>> torch.allclose(sep(x), sep(torch.rot90(x, 1, dims=(-2, -1))), atol=1e-5)
+        True
     """
 
     def __init__(
@@ -129,6 +254,14 @@ class CKGResNet(nn.Module):
         dropout: float = 0.0,
         pool_after: Sequence[int] = (),
         spatial_pool: str = "max",
+        separable: bool | str = False,
+        partial: bool = False,
+        partial_mode: str | None = None,
+        partial_lifting: bool = False,
+        fully_equivariant: bool = False,
+        init_extent: float = 0.95,
+        init_keep: float = 0.88,
+        temperature: float = 0.5,
     ) -> None:
         super().__init__()
         if group is None:
@@ -142,9 +275,20 @@ class CKGResNet(nn.Module):
                 f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
         if sampler is not None and not getattr(sampler, "is_deterministic", False):
             raise ValueError(
-                f"sampler must be deterministic (random per-layer grids, i.e. partial "
-                f"equivariance, are not supported by CKGResNet yet), got {sampler!r}"
+                f"sampler must be deterministic (random per-layer grids are not supported by "
+                f"CKGResNet; use partial=True for learned grids), got {sampler!r}"
             )
+        for name, flag in (("partial", partial), ("partial_lifting", partial_lifting),
+                           ("fully_equivariant", fully_equivariant)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        self.separable = _check_separable(separable)
+        if self.separable is not None and partial:
+            raise ValueError(f"separable and partial cannot be combined (got separable={separable!r}, "
+                             "partial=True): SeparableGroupConv has no partial mode")
+        if (partial_lifting or fully_equivariant) and not partial:
+            raise ValueError("partial_lifting and fully_equivariant need partial=True, got "
+                             f"partial_lifting={partial_lifting}, fully_equivariant={fully_equivariant}")
         if group.is_finite and num_elements == 8 and getattr(group, "order", 8) != 8:
             num_elements = None  # the default 8 is meant for continuous groups
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -164,19 +308,29 @@ class CKGResNet(nn.Module):
                                    "kernel_net": kernel_net, "mask": mask, "mask_radius": float(mask_radius)}
         if kernel_net_kwargs:
             conv_kw["kernel_net_kwargs"] = dict(kernel_net_kwargs)
-        self.lift = LiftingConv(self.in_channels, chans[0], group, k, padding=k // 2,
-                                bias=self.norm == "none", **conv_kw)
+        partial_kw = ({"mode": partial_mode, "init_extent": init_extent, "init_keep": init_keep,
+                       "temperature": temperature} if partial else None)
+        lift_kw = {"padding": k // 2, "bias": self.norm == "none", **conv_kw}
+        if partial_lifting:
+            self.lift: nn.Module = PartialLiftingConv(self.in_channels, chans[0], group, k,
+                                                      **partial_kw, **lift_kw)
+        else:
+            self.lift = LiftingConv(self.in_channels, chans[0], group, k, **lift_kw)
         self.lift_norm = _norm(self.norm, chans[0])
         self.num_elements = self.lift.num_elements
         self.blocks = nn.ModuleList(
             CKGResBlock(chans[max(i - 1, 0)], c, group, k, norm=self.norm, dropout=dropout,
-                        conv_kwargs=conv_kw)
+                        conv_kwargs=conv_kw, separable=self.separable, partial=partial_kw)
             for i, c in enumerate(chans)
         )
         self.pool = SpatialMaxPool(2)
         spatial = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
         self.readout = GlobalInvariantPool("max", spatial)
         self.head = nn.Linear(chans[-1], self.num_classes)
+        self.partial = partial
+        self._partial_flags = [m.partial for m in self._partial_convs()]
+        if fully_equivariant:
+            self.set_fully_equivariant(True)
 
     @property
     def in_field(self):
@@ -187,21 +341,58 @@ class CKGResNet(nn.Module):
 
     @property
     def out_field(self):
-        """The logits are invariant: a ``TrivialField``."""
+        """The logits: a ``TrivialField`` (partial models: invariant once fully equivariant)."""
         from ..spaces import TrivialField
 
         return TrivialField(self.group)
 
-    def features(self, x: Tensor) -> Tensor:
+    # -- partial equivariance -------------------------------------------------------------------
+    def _partial_convs(self) -> list[nn.Module]:
+        if not self.partial:
+            return []
+        lift = [self.lift] if isinstance(self.lift, PartialLiftingConv) else []
+        return lift + [c for b in self.blocks for c in (b.conv1, b.conv2)]
+
+    @property
+    def fully_equivariant(self) -> bool:
+        """Whether every layer currently behaves as the fully equivariant one."""
+        return all(not c.partial for c in self._partial_convs())
+
+    def set_fully_equivariant(self, flag: bool = True) -> None:
+        """``True``: every partial layer becomes the fully equivariant one (exactly invariant
+        logits); ``False``: restore the layers built partial. Needs ``partial=True``."""
+        if not self.partial:
+            raise ValueError("set_fully_equivariant needs a model built with partial=True "
+                             "(this one is always fully equivariant)")
+        for conv, was_partial in zip(self._partial_convs(), self._partial_flags, strict=True):
+            conv.set_fully_equivariant(True if flag else not was_partial)
+
+    def extents(self) -> dict[str, dict[str, Any]]:
+        """Learned supports per partial layer, ``{"blocks.0.conv1": {...}, ...}`` (see
+        :func:`groupconv.nn.partial.extents`; ``"lift"`` too with ``partial_lifting``;
+        ``measure`` is 1 for a fully equivariant layer); ``{}`` without ``partial``."""
+        return extents(self)
+
+    def regularizer(self, weight: float = 1e-3) -> Tensor:
+        """The monotonic-decay penalty ``weight * sum_l ReLU(m_{l+1} - m_l)`` (0 without partial)."""
+        return monotonic_decay_loss(self, weight)
+
+    def param_groups(self, lr: float, lr_partial: float, **options: Any) -> list[dict[str, Any]]:
+        """Optimiser groups: the partial parameters at ``lr_partial`` without weight decay."""
+        return partial_param_groups(self, lr, lr_partial, **options)
+
+    # -- forward --------------------------------------------------------------------------------
+    def features(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The last group feature map ``(B, C, N, h, w)`` before the readout."""
         x = check_tensor(x, "x")
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
             )
-        y = torch.relu(self.lift_norm(self.lift(x)))
+        y, grid, m = _conv_with_grid(self.lift, x, None, generator)
+        y = _drop(torch.relu(self.lift_norm(y)), m)
         for i, block in enumerate(self.blocks):
-            y = block(y)
+            y, grid = block.forward_with_grid(y, grid, generator)
             if i in self.pool_after:
                 if y.shape[-1] % 2 or y.shape[-2] % 2:
                     raise ValueError(
@@ -211,6 +402,14 @@ class CKGResNet(nn.Module):
                 y = self.pool(y)
         return y
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, in_channels, H, W)`` -> invariant logits ``(B, num_classes)``."""
-        return self.head(self.readout(self.features(x)))
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``."""
+        return self.head(self.readout(self.features(x, generator)))
+
+    def extra_repr(self) -> str:
+        s = f"group={self.group!r}, N={self.num_elements}"
+        if self.separable is not None:
+            s += f", separable={self.separable!r}"
+        if self.partial:
+            s += f", partial, fully_equivariant={self.fully_equivariant}"
+        return s
