@@ -53,12 +53,6 @@ _GCONV_BREAK = ("graph break in eval mode: torch.is_inference_mode_enabled() in 
 _FLEX_BREAK = ("graph break: float Tensor.tolist() host sync of the FlexConv crop "
                "(groupconv/nn/flexconv.py:64, _crop_axes) is not traceable by dynamo; the CKConv "
                "cache-key guard (ckconv.py:321) would fail next")
-_CK_CACHE = ("fullgraph trace fails: the eval kernel-cache key compare `self._cache_key != key` "
-             "(groupconv/nn/ckconv.py:321, sample_kernel; key holds tensor _version counters) is a "
-             "data-dependent guard (dynamo UserError: Could not guard on data-dependent expression)")
-for _id in ("CKConv-1d-siren-causal", "CKConv-2d-mlp-k5", "CKConv-1d-magnet-fft",
-            "SeparableCKConv-1d", "CKCNN"):
-    KNOWN_FAILURES["fullgraph", _id] = _CK_CACHE
 for _id in ("LiftingConv-C4", "LiftingConv-D4", "LiftingConv-SO2-8-interp",
             "LiftingConv-SO2-8-siren", "GroupConv-C4", "GroupConv-D4", "GroupConv-SO2-8-mlp",
             "GroupConv-SO2-8-haar", "SeparableGroupConv-C4", "SeparableGroupConv-SO2-8-siren",

@@ -311,8 +311,12 @@ class _ContinuousConvNd(nn.Module):
         if device is None:
             device = self.reference_size.device
         device = torch.device(device)
-        can_cache = not self.training and (
-            not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters())
+        # the cache key holds tensor version counters: bypass it under torch.compile, where the
+        # compiled graph re-samples the kernel anyway (and a data-dependent guard would break it)
+        can_cache = (
+            not self.training
+            and not torch.compiler.is_compiling()
+            and (not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters()))
         )
         if not can_cache:
             return self._sample(size, device)
