@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-BENCH_SUITES = ("groups", "gconv", "separable", "attention")
+BENCH_SUITES = ("groups", "gconv", "separable", "attention", "gsa")
 
 
 class CLIError(Exception):
@@ -126,6 +126,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from .benchmarks.attention import format_table, run_attention_benchmark
 
             res = run_attention_benchmark(quick=args.quick, device=device)
+        elif suite == "gsa":
+            from .benchmarks.gsa import format_table, run_gsa_benchmark
+
+            res = run_gsa_benchmark(quick=args.quick, device=device)
         else:  # pragma: no cover - argparse restricts the choices
             raise CLIError(f"unknown benchmark suite {suite!r}")
         print(f"\n== groupconv bench {suite} ==")

@@ -90,6 +90,7 @@ def register_experiment(experiment: Experiment, overwrite: bool = False) -> Expe
 #: modules that register the built-in experiments; imported on first lookup so that
 #: ``import groupconv.experiments`` stays light.
 BUILTIN_EXPERIMENT_MODULES: tuple[str, ...] = (
+    "groupconv.experiments.attention_experiments",
     "groupconv.experiments.ck_experiments",
     "groupconv.experiments.gconv_experiments",
     "groupconv.experiments.partial_experiments",
