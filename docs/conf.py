@@ -73,5 +73,36 @@ def _drop_type_docstrings(app, what, name, obj, options, lines):
             lines.clear()
 
 
+_ARG_SECTIONS = ("Args:", "Arguments:", "Parameters:", "Keyword Args:", "Keyword Arguments:")
+
+
+def _outside_literals(line: str) -> str:
+    return "".join(part for i, part in enumerate(line.split("``")) if i % 2 == 0)
+
+
+def _join_wrapped_arg_names(app, what, name, obj, options, lines):
+    """Google-style entries that share one description may wrap their list of names over lines
+    (``a, b, c,`` then ``d: text`` on the next line); napoleon would read the wrapped part as
+    an entry with an empty name (a docutils warning). Join such lines before napoleon runs."""
+    i, in_args, indent = 0, False, None
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped in _ARG_SECTIONS:
+            in_args, indent = True, None
+        elif in_args and stripped and indent is None:
+            indent = len(line) - len(line.lstrip())
+        elif in_args and stripped and len(line) - len(line.lstrip()) < (indent or 0):
+            in_args = False
+        if (in_args and indent is not None and len(line) - len(line.lstrip()) == indent
+                and stripped.endswith(",") and ":" not in _outside_literals(stripped)
+                and i + 1 < len(lines) and lines[i + 1].strip()):
+            lines[i] = line.rstrip() + " " + lines.pop(i + 1).strip()
+            continue
+        i += 1
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _drop_type_docstrings)
+    # before napoleon (priority 500) turns the Google sections into fields
+    app.connect("autodoc-process-docstring", _join_wrapped_arg_names, priority=400)

@@ -27,6 +27,7 @@ SNIPPET_PAGES = [
     "howto/kernel_networks.md",
     "howto/group_convolutions.md",
     "howto/attention.md",
+    "howto/partial_equivariance.md",
 ]
 
 #: Modules whose docstring examples need an optional dependency that is absent here.

@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from groupconv.groups import SO2, CyclicGroup, DihedralGroup
+from groupconv.groups import O2, SO2, CyclicGroup, DihedralGroup
 from groupconv.models.ckgresnet import CKGResNet
 from groupconv.models.gcnn import GCNN, Z2CNN, count_parameters
 from groupconv.spaces import GroupGridField, ImageField, TrivialField
@@ -163,3 +163,148 @@ def test_lifting_kernels_layout():
     for j in range(4):
         torch.testing.assert_close(k[:, j], torch.rot90(k[:, 0], j, dims=(-2, -1)))
     assert Z2CNN(1, 3, channels=(4,), pool_after=()).lifting_kernels().shape == (4, 1, 1, 3, 3)
+
+
+# -- CKGResNet: separable kernels and learned partial equivariance --------------------------------
+def _ckg_opt(**kw):
+    return CKGResNet(1, 3, hidden_channels=(2, 3), kernel_size=3, pool_after=(0,), **kw)
+
+
+def _rot_err(net, x, k=1):
+    return (net(torch.rot90(x, k, dims=(-2, -1))) - net(x)).abs().max().item()
+
+
+@pytest.mark.parametrize("variant", [True, "gseparable", "dseparable", "dgseparable"])
+def test_ckgresnet_separable_invariant(variant, device):
+    from groupconv.nn import SeparableGroupConv
+
+    torch.manual_seed(0)
+    net = _ckg_opt(separable=variant).to(device).eval()
+    convs = [m for m in net.modules() if isinstance(m, SeparableGroupConv)]
+    assert len(convs) == 4
+    assert {c.variant for c in convs} == {"separable" if variant is True else variant}
+    # the separable convs live on the lifting conv's grid
+    assert all(torch.equal(c.out_grid, net.lift.out_grid) for c in convs)
+    x = _input(net, device=device)
+    report = assert_invariant(net, x)
+    assert len(report.rows) >= 4 and all(r.exact for r in report.rows)
+    y = net(x)
+    for k in (1, 2, 3):  # independent reference
+        torch.testing.assert_close(net(torch.rot90(x, k, dims=(-2, -1))), y)
+
+
+def test_ckgresnet_separable_d4_mirror_invariant(float_dtype):
+    torch.manual_seed(0)
+    net = _ckg_opt(group=DihedralGroup(4), separable=True).to(float_dtype).eval()
+    x = _input(net, float_dtype)
+    assert_invariant(net, x)
+    torch.testing.assert_close(net(torch.flip(x, dims=(-1,))), net(x))
+
+
+@pytest.mark.parametrize("group,mode", [(SO2(), "extent"), (O2(), "extent"), (DihedralGroup(4), "mask")])
+def test_ckgresnet_partial_switched_to_full_is_invariant(group, mode, device, float_dtype):
+    torch.manual_seed(0)
+    net = _ckg_opt(group=group, partial=True, init_extent=0.7, init_keep=0.3)
+    net = net.to(device=device, dtype=float_dtype).eval()
+    assert {info["mode"] for info in net.extents().values()} == {mode}
+    assert not net.fully_equivariant
+    x = _input(net, float_dtype, device)
+    # partial: a learned support smaller than H (u = 0.7, or elements dropped) breaks invariance
+    assert _rot_err(net, x) > 1e-3
+    net.set_fully_equivariant(True)
+    assert net.fully_equivariant
+    assert all(info["measure"] == 1.0 for info in net.extents().values())
+    report = assert_invariant(net, x)
+    assert all(r.exact for r in report.rows)
+    y = net(x)
+    for k in (1, 2, 3):
+        torch.testing.assert_close(net(torch.rot90(x, k, dims=(-2, -1))), y)
+    if mode == "mask" or isinstance(group, O2):
+        torch.testing.assert_close(net(torch.flip(x, dims=(-1,))), y)
+    # the constructor flag builds the same control; switching back restores the partial layers
+    torch.manual_seed(0)
+    ctrl = _ckg_opt(group=group, partial=True, init_extent=0.7, init_keep=0.3,
+                    fully_equivariant=True).to(device=device, dtype=float_dtype).eval()
+    torch.testing.assert_close(ctrl(x), y)
+    net.set_fully_equivariant(False)
+    assert not net.fully_equivariant and _rot_err(net, x) > 1e-3
+
+
+def test_ckgresnet_partial_extent_mode_uses_pointwise_shortcuts():
+    from groupconv.nn import PartialGroupConv, PointwiseGroupConv
+
+    net = _ckg_opt(partial=True)
+    assert all(isinstance(b.shortcut, PointwiseGroupConv) for b in net.blocks)
+    assert all(isinstance(b.conv1, PartialGroupConv) for b in net.blocks)
+    assert type(net.lift).__name__ == "LiftingConv"  # the lifting stays fully equivariant
+    assert sorted(net.extents()) == [f"blocks.{i}.conv{j}" for i in (0, 1) for j in (1, 2)]
+    masked = _ckg_opt(group=CyclicGroup(4), partial=True)
+    assert not any(isinstance(b.shortcut, PointwiseGroupConv) for b in masked.blocks)
+    lifted = _ckg_opt(partial=True, partial_lifting=True)
+    assert "lift" in lifted.extents() and len(lifted.extents()) == 5
+
+
+@pytest.mark.parametrize("group,param", [(SO2(), "extent_logit"), (CyclicGroup(4), "element_logits")])
+def test_ckgresnet_partial_trains_with_gradients_reaching_extents(group, param):
+    torch.manual_seed(0)
+    net = _ckg_opt(group=group, partial=True, init_keep=0.6).train()
+    opt = torch.optim.SGD(net.param_groups(lr=0.05, lr_partial=0.5), lr=0.05)
+    x, labels = _input(net), torch.tensor([0, 1, 2])
+    before = {n: p.detach().clone() for n, p in net.named_parameters() if n.endswith(param)}
+    assert len(before) == 4
+    gen = torch.Generator().manual_seed(3)
+    loss = torch.nn.functional.cross_entropy(net(x, generator=gen), labels) + net.regularizer(1e-3)
+    opt.zero_grad()
+    loss.backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing, missing
+    assert all(net.get_parameter(n).grad.abs().sum() > 0 for n in before)
+    opt.step()
+    assert all(not torch.equal(net.get_parameter(n), before[n]) for n in before)
+    # a generator makes the sampled grids / masks reproducible
+    out = [net(x, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("kw", [{"partial": True}, {"partial": True, "group": CyclicGroup(4)},
+                                {"separable": "dgseparable"}], ids=["extent", "mask", "separable"])
+def test_ckgresnet_options_pickle_state_dict_bit_exact(kw):
+    torch.manual_seed(0)
+    net = _ckg_opt(**kw)
+    if kw.get("partial"):  # move the learned supports away from their initial values
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.endswith(("extent_logit", "element_logits")):
+                    p.sub_(torch.linspace(1.5, 3.0, p.numel()).view_as(p))
+    net.eval()
+    x = _input(net)
+    y = net(x)
+    assert torch.equal(copy.deepcopy(net)(x), y)
+    clone = pickle.loads(pickle.dumps(net))
+    assert torch.equal(clone(x), y)
+    if kw.get("partial"):
+        assert clone.extents() == net.extents()
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(1)
+    fresh = _ckg_opt(**kw).eval()
+    assert not torch.equal(fresh(x), y)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(fresh(x), y)
+
+
+def test_ckgresnet_option_errors():
+    with pytest.raises(ValueError, match="separable must be"):
+        CKGResNet(1, 2, separable="sim2")
+    with pytest.raises(ValueError, match="separable and partial"):
+        CKGResNet(1, 2, separable=True, partial=True)
+    with pytest.raises(ValueError, match="need partial=True"):
+        CKGResNet(1, 2, fully_equivariant=True)
+    with pytest.raises(TypeError, match="partial must be a bool"):
+        CKGResNet(1, 2, partial="yes")
+    with pytest.raises(ValueError, match="partial=True"):
+        CKGResNet(1, 2, hidden_channels=2, num_blocks=1).set_fully_equivariant(True)
+    with pytest.raises(ValueError, match="mode"):
+        CKGResNet(1, 2, hidden_channels=2, num_blocks=1, partial=True, partial_mode="bogus")
+    assert CKGResNet(1, 2, hidden_channels=2, num_blocks=1).extents() == {}

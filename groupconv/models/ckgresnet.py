@@ -13,14 +13,14 @@ equivariant) when the width changes. Optional 2x2 spatial max pools after the bl
 Options:
 
 * ``separable=True`` (or a variant name of :data:`groupconv.nn.separable.VARIANTS`, e.g.
-  ``"gseparable"``): the block convs are :class:`~groupconv.nn.SeparableGroupConv` on the same
+  ``"gseparable"``): the block convs are :class:`~groupconv.nn.separable.SeparableGroupConv` on the same
   grid (Knigge, Romero & Bekkers 2022); the lifting conv stays a full ``LiftingConv``.
-* ``partial=True``: the block convs are :class:`~groupconv.nn.PartialGroupConv` (Romero & Lohit
+* ``partial=True``: the block convs are :class:`~groupconv.nn.partial.PartialGroupConv` (Romero & Lohit
   2022), ``"extent"`` mode for SO(2)/O(2) (a learned rotation extent ``u`` per layer, plus a
   mirror probability for O(2)) and ``"mask"`` mode for finite groups (learned keep
   probabilities). Each layer's sampled grid is passed to the next layer as ``in_grid`` (as in
-  :class:`~groupconv.nn.GroupSequential`); where a block's output grid differs from its input
-  grid (extent mode) the shortcut is a continuous :class:`~groupconv.nn.PointwiseGroupConv`
+  :class:`~groupconv.nn.partial.GroupSequential`); where a block's output grid differs from its input
+  grid (extent mode) the shortcut is a continuous :class:`~groupconv.nn.separable.PointwiseGroupConv`
   that resamples the input onto the output grid. Dropped elements (mask mode, the O(2)
   mirror) are zeroed after the block's activation, so the next layer's Haar mean skips them.
   :meth:`CKGResNet.extents` reports the learned supports and
@@ -119,9 +119,9 @@ class CKGResBlock(nn.Module):
     """``relu(norm(conv2(drop(relu(norm(conv1(x)))))) + shortcut(x))`` on group maps.
 
     ``conv_kwargs`` are passed to both convs (group grid, kernel net, mask...). ``separable``
-    (a variant name) makes them :class:`~groupconv.nn.SeparableGroupConv`; ``partial`` (a dict
-    of :class:`~groupconv.nn.PartialGroupConv` options, ``{}`` for the defaults) makes them
-    partial layers, with a :class:`~groupconv.nn.PointwiseGroupConv` shortcut when the output
+    (a variant name) makes them :class:`~groupconv.nn.separable.SeparableGroupConv`; ``partial`` (a dict
+    of :class:`~groupconv.nn.partial.PartialGroupConv` options, ``{}`` for the defaults) makes them
+    partial layers, with a :class:`~groupconv.nn.separable.PointwiseGroupConv` shortcut when the output
     grid can differ from the input one (``pointwise_shortcut``; extent mode).
 
     Example:
@@ -207,7 +207,7 @@ class CKGResNet(nn.Module):
         kernel_size: odd kernel size of every conv (continuous kernels: any odd size costs the
             same number of parameters).
         kernel_net, kernel_net_kwargs: the kernel network (``"siren"``, ``"mlp"``, ``"rff"``).
-        mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.GroupConv`).
+        mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.gconv.GroupConv`).
         sampler: a deterministic :mod:`groupconv.sampling` sampler replacing the default grid.
         norm: ``"batch"``, ``"layer"`` or ``"none"``; ``dropout`` inside the blocks.
         pool_after: block indices followed by a 2x2 spatial max pool.
