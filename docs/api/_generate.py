@@ -46,8 +46,6 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
 
 #: Modules whose docstring is not rendered (it does not parse as reStructuredText yet).
 NO_DOCSTRING: set[str] = {
-    "groupconv.data",  # its registry table is malformed rst (reported)
-    "groupconv.benchmarks.separable",  # its checks table is malformed rst (reported)
 }
 
 

@@ -8,17 +8,12 @@ dense ``(C_out N) x (C_in N) x k x k`` conv (:class:`~groupconv.nn.gconv.GroupCo
 Checks (C8, 5x5 kernels, input ``(4, C, 8, 32, 32)``), for ``C = 8`` fields (64 channels) and
 ``C = 64`` fields (512 channels):
 
-==============  ==========================================================  ==========
-column          what                                                        target
-==============  ==========================================================  ==========
-``flops_ratio`` analytic forward FLOPs, full / separable                    >= 3x
-                (:func:`~groupconv.nn.separable.group_conv_flops`,
-                :meth:`~groupconv.nn.separable.SeparableGroupConv.flops`)
-``speedup``     forward + backward (input and parameter gradients, training  >= 2x
-                mode) wall time, full / separable: medians of interleaved
-                rounds in one process
-``fwd_speedup`` training-mode forward only, full / separable                (reported)
-==============  ==========================================================  ==========
+* ``flops_ratio``: analytic forward FLOPs, full / separable (target >= 3x;
+  :func:`~groupconv.nn.separable.group_conv_flops`,
+  :meth:`~groupconv.nn.separable.SeparableGroupConv.flops`);
+* ``speedup``: forward + backward (input and parameter gradients, training mode) wall time,
+  full / separable, medians of interleaved rounds in one process (target >= 2x);
+* ``fwd_speedup``: training-mode forward only, full / separable (reported).
 
 ``quick=True`` shrinks every size for a smoke run (its timings mean nothing; never assert them).
 

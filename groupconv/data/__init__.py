@@ -3,16 +3,12 @@
 Every builder returns a :class:`DataSplits` (train/val/test ``TensorDataset`` + metadata),
 deterministic in its ``seed`` and built in seconds:
 
-=================  ==========================================  ===========================
-name               builder                                     samples
-=================  ==========================================  ===========================
-``adding``         :func:`adding_problem`                      ``(N, 2, T)`` -> ``(N, 1)``
-``copy-memory``    :func:`copy_memory`                         ``(N, 10, T+20)`` -> ``(N, T+20)``
-``rotated-digits`` :func:`rotated_digits`                      ``(N, 1, S, S)`` -> 10 classes
-``six-rotated``    :func:`six_vs_rotated_six`                  ``(N, 1, S, S)`` -> 2 classes
-``six-mirrored``   :func:`six_vs_mirrored_six`                 ``(N, 1, S, S)`` -> 2 classes
-``mnist1d``        :func:`mnist1d`                             ``(N, 1, 40)`` -> 10 classes
-=================  ==========================================  ===========================
+* ``adding``: :func:`adding_problem`, ``(N, 2, T)`` -> ``(N, 1)``
+* ``copy-memory``: :func:`copy_memory`, ``(N, 10, T+20)`` -> ``(N, T+20)``
+* ``rotated-digits``: :func:`rotated_digits`, ``(N, 1, S, S)`` -> 10 classes
+* ``six-rotated``: :func:`six_vs_rotated_six`, ``(N, 1, S, S)`` -> 2 classes
+* ``six-mirrored``: :func:`six_vs_mirrored_six`, ``(N, 1, S, S)`` -> 2 classes
+* ``mnist1d``: :func:`mnist1d`, ``(N, 1, 40)`` -> 10 classes
 
 Example:
     >>> from groupconv.data import load_dataset
