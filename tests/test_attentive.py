@@ -201,10 +201,82 @@ def test_memory_safe_full_form_equals_naive(device):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("opts", [{"padding": 1}, {"padding": "valid"}, {"padding": "same"},
+                                  {"padding": 2, "stride": 2}, {"padding": (1, 2), "dilation": 2},
+                                  {"padding": 0, "stride": (2, 1), "dilation": (1, 2)}],
+                         ids=["p1", "valid", "same", "stride2", "dilation2", "mixed"])
+def test_response_statistics_match_depthwise_responses(opts, device):
+    """The closed-form mean and the gathered max equal pooling every response r[b, p, q, x]."""
+    torch.manual_seed(0)
+    fk = {"device": device, "dtype": torch.float64}
+    layer = AttentiveGroupConv(2, 3, CyclicGroup(4), 3, statistics=("mean", "max"), chunk_elements=40,
+                               spatial_attention=False, **opts, **fk)
+    xf = torch.randn(2, 8, 7, 9, **fk)
+    W = layer.expanded_weight()
+    P, Q = W.shape[:2]
+    pad = opts["padding"] if opts["padding"] != "same" else 1
+    r = F.conv2d(xf, W.transpose(0, 1).reshape(Q * P, 1, 3, 3), None, opts.get("stride", 1), pad,
+                 opts.get("dilation", 1), groups=Q)  # (B, Q P, X') every response, independently
+    r = r.view(2, Q, P, -1).transpose(1, 2)
+    got = layer.response_statistics(xf, W)
+    torch.testing.assert_close(got["mean"], r.mean(-1))
+    torch.testing.assert_close(got["max"], r.amax(-1))
+    y, maps = layer(xf.view(2, 2, 4, 7, 9), return_attention=True)  # sum_q alpha r + bias
+    ref = (maps["channel"].reshape(2, P, Q, 1) * r).sum(2) + layer.bias.repeat_interleave(4).view(-1, 1)
+    torch.testing.assert_close(y.flatten(1, 2).flatten(2), ref)
+
+
+def test_kernel_budget_decides_recomputation(device, monkeypatch):
+    """Per-sample kernels within the budget: no checkpoint; above it: batch chunks, same result."""
+    import groupconv.nn.attentive as mod
+
+    calls = []
+    real = mod.checkpoint
+    monkeypatch.setattr(mod, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    fk = {"device": device, "dtype": torch.float64}
+    x = torch.randn(3, 2, 4, 6, 6, **fk, requires_grad=True)
+    big = AttentiveGroupConv(2, 3, CyclicGroup(4), 3, padding=1, spatial_kernel_size=3, **fk)
+    y = big(x)  # kernels 3*12*8*9 <= 2 * output 2*3*12*36
+    assert not calls
+    small = AttentiveGroupConv(2, 3, CyclicGroup(4), 3, padding=1, spatial_kernel_size=3,
+                               chunk_elements=12 * 8 * 9, **fk)
+    small.load_state_dict(big.state_dict())
+    ys = small(x)
+    assert len(calls) == 3
+    torch.testing.assert_close(ys, y)
+    g1 = torch.autograd.grad(y.sum(), [x, big.weight])
+    g2 = torch.autograd.grad(ys.sum(), [x, small.weight])
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():  # chunked without recomputation
+        torch.testing.assert_close(small(x), y.detach())
+    assert len(calls) == 3
+
+
+def test_spatial_attention_matches_its_definition(device):
+    """sigmoid(GroupConv([mean, max]_c)); lifting: sigmoid(mean_H LiftingConv([mean, max]_c))."""
+    torch.manual_seed(0)
+    fk = {"device": device, "dtype": torch.float64}
+    x = torch.randn(2, 5, 4, 6, 7, **fk)
+    sa = GroupSpatialAttention(CyclicGroup(4), 3, **fk)
+    stats = torch.stack([x.mean(1), x.amax(1)], dim=1)
+    torch.testing.assert_close(sa(x), torch.sigmoid(sa.conv(stats)))
+    lsa = GroupSpatialAttention(CyclicGroup(4), 5, lifting=True, **fk)
+    img = x[:, :, 0]
+    stats = torch.stack([img.mean(1), img.amax(1)], dim=1)
+    torch.testing.assert_close(lsa(img), torch.sigmoid(lsa.conv(stats).mean(dim=2)))
+
+
 def test_memory_formula():
     m = attention_memory_elements(128, 96, 4, 96, 4, (34, 34), (32, 32), (3, 3))
     assert m["naive"] == 128 * 96 * 4 * 96 * 4 * 32 * 32
-    assert m["naive"] // m["output"] == 96 * 4 and m["extra"] < 3 * m["output"]
+    assert m["naive"] // m["output"] == 96 * 4 and m["extra"] < 4 * m["output"]
+    lean = attention_memory_elements(128, 96, 4, 96, 4, (34, 34), (32, 32), (3, 3), spatial_attention=False)
+    assert lean["extra"] < 3 * lean["output"] < m["extra"]
+    big = attention_memory_elements(2, 3, 4, 3, 4, (7, 7), (5, 5), (3, 3), chunk_elements=10**6,
+                                    max_statistic=True)
+    assert big["extra"] > 10**6 + 2 * 12 * 12 * 10
 
 
 # -- bad input ---------------------------------------------------------------------------------

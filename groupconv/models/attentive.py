@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..groups.base import Group
@@ -95,8 +96,6 @@ class AttentiveGCNN(GCNN):
     def attention_maps(self, x: Tensor) -> list[dict[str, Tensor]]:
         """The attention maps of every attentive layer on input ``x`` (one dict per layer)."""
         maps: list[dict[str, Tensor]] = []
-        import torch
-
         h = x
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             if i in self.attentive_layers:

@@ -20,23 +20,23 @@ Forms (``form=`` of :class:`AttentiveLiftingConv` / :class:`AttentiveGroupConv`)
   sigmoid. The spatial attention ``alpha^X[b, 0, i, x]`` is a sigmoid of a group conv on the
   ``[mean, max]`` over output channels of the channel-attended output (CBAM order).
 
-  **Memory.** The reference keeps ``r`` whole: ``B C_out N C_in N_in X Y`` numbers (about
-  72 GB on CIFAR-10). Here nothing of that size exists. Because ``alpha^C`` does not depend on
-  position, ``sum_c,j alpha^C r = conv(f, alpha^C * psi)``: one grouped convolution with a
-  per-sample kernel (``B C_out N C_in N_in K`` numbers, ``K = prod(kernel_size)``, built for
-  as many samples at a time as ``chunk_elements`` allows and recomputed in backward). The mean
-  statistic is exact in closed form, ``mean_x r = sum_u psi[u] m[u]`` with ``m[u]`` the mean
-  of ``f`` over the output window shifted by ``u`` (``B C_in N_in K`` numbers); it is the
+  **Memory and time.** The reference keeps ``r`` whole: ``B C_out N C_in N_in X Y`` numbers
+  (about 72 GB on CIFAR-10). Here nothing of that size exists. Because ``alpha^C`` does not
+  depend on position, ``sum_c,j alpha^C r = conv(f, alpha^C * psi)``: one grouped convolution
+  (``groups=B``) with a per-sample kernel (``B C_out N C_in N_in K`` numbers, ``K =
+  prod(kernel_size)``), the same multiply-adds as the plain G-conv. The kernels are built for
+  all samples at once when they fit the memory budget ``chunk_elements`` (default twice the
+  output's size ``B C_out N X' Y'``), else for as many samples at a time as fit, recomputed in
+  backward. The mean statistic is exact in closed form, ``mean_x r = sum_u psi[u] m[u]`` with
+  ``m[u]`` the mean of ``f`` over the output window shifted by ``u`` (``B C_in N_in K``
+  numbers, two small matmuls with 0/1 window matrices on the unpadded input); it is the
   default statistic. CBAM's max statistic (``statistics=("mean", "max")``, opt-in) has no
   closed form: every response must be evaluated once (``C_in N_in`` times the memory traffic
   of the plain conv, as depthwise convs), so it is computed without gradient in chunks of
-  output channels (at most ``chunk_elements`` numbers at a time, default the output's size
-  ``B C_out N X' Y'``) to find
-  the arg-max position, then re-evaluated differentiably by gathering the ``K`` input values
-  there (``B C_out N C_in N_in K`` numbers). Extra peak memory over a plain G-conv, in
-  elements: ``min(B C_out N C_in N_in K, chunk) + 2 B C_out N C_in N_in + B C_in N_in P +
-  B N X' Y'`` (``P``: padded input size), plus ``chunk_elements + B C_out N C_in N_in (K + 1)``
-  with the max statistic (:func:`attention_memory_elements`).
+  output channels (at most ``chunk_elements`` numbers at a time) to find the arg-max
+  position, then re-evaluated differentiably by gathering the ``K`` input values there
+  (``B C_out N C_in N_in K`` numbers). Extra peak memory over a plain G-conv, in elements:
+  :func:`attention_memory_elements`.
 
 * ``"feature"`` (fA): attention on the input, then an ordinary G-conv:
   ``f' = alpha^X_in(g~) * alpha^C_in(c, h~) * f``; ``alpha^C_in`` is CBAM's MLP on the spatial
@@ -80,6 +80,17 @@ from torch.utils.checkpoint import checkpoint
 
 from .._validation import check_positive_int
 from ..groups.base import Group
+from .attentive_blocks import (
+    _CONV,
+    _STATS,
+    FeatureAttention,
+    GroupChannelAttention,
+    GroupSpatialAttention,
+    _check_statistics,
+    _gate,
+    _sub_kwargs,
+    attention_memory_elements,
+)
 from .gconv import GroupConv, LiftingConv
 from .gconv_kernels import relative_index
 
@@ -92,230 +103,6 @@ __all__ = [
     "CoAttentiveGroupConv",
     "attention_memory_elements",
 ]
-
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_GRID_KEYS = ("num_elements", "sampler", "kernel_net", "kernel_net_kwargs", "mask", "mask_radius")
-_STATS = ("mean", "max")
-
-
-def _check_statistics(statistics: Sequence[str]) -> tuple[str, ...]:
-    stats = tuple(statistics) if not isinstance(statistics, str) else (statistics,)
-    if not stats or any(s not in _STATS for s in stats) or len(set(stats)) != len(stats):
-        raise ValueError(f"statistics must be a non-empty subset of {_STATS}, got {statistics!r}")
-    return stats
-
-
-def _gate(alpha: Tensor, complement: bool) -> Tensor:
-    return 1.0 - alpha if complement else alpha
-
-
-def _sub_kwargs(kwargs: dict[str, Any], **over: Any) -> dict[str, Any]:
-    """Grid/kernel options of the attention's own convs, taken from the layer's options."""
-    out = {k: kwargs[k] for k in _GRID_KEYS if k in kwargs}
-    out.update({k: v for k, v in over.items() if v is not None})
-    return out
-
-
-def _small_conv(conv: nn.Module, x: Tensor) -> Tensor:
-    """``conv(x)`` for a stride-1 'same' conv with few channels: on 2-D maps as unfold + matmul
-    (the oneDNN kernels are slow for 2-8 channels and 7x7 kernels), else the conv itself."""
-    if conv.spatial_dims != 2 or any(s != 1 for s in conv.stride) or any(k % 2 == 0 for k in
-                                                                         conv.kernel_size):
-        return conv(x)
-    w = conv.expanded_weight()
-    B = x.shape[0]
-    xf = x if conv._lifting else x.flatten(1, 2)
-    H, W = xf.shape[-2:]
-    pad = [dl * (k - 1) // 2 for dl, k in zip(conv.dilation, conv.kernel_size, strict=True)]
-    cols = F.unfold(xf, conv.kernel_size, dilation=conv.dilation, padding=pad)  # (B, Q K, L)
-    y = torch.matmul(w.flatten(1), cols)
-    if conv.bias is not None:
-        y = y + conv.bias.repeat_interleave(conv.num_elements).unsqueeze(-1)
-    return y.view(B, conv.out_channels, conv.num_elements, H, W)
-
-
-class GroupChannelAttention(nn.Module):
-    """Equivariant channel attention (CBAM's shared MLP as two 1x1 group convs), then sigmoid.
-
-    ``(B, C, N, *s) -> alpha (B, C, N)``: spatial statistics (mean and/or max, invariant to the
-    spatial action) -> 1x1 ``GroupConv(C, C // reduction)`` -> ReLU -> 1x1
-    ``GroupConv(C // reduction, C)``; the MLP outputs of the statistics are summed, then a
-    sigmoid. With ``group=None`` the input is a plain map ``(B, C, *s)`` and the MLP is two
-    linear maps (``alpha (B, C)``, invariant).
-
-    Example:
-        >>> import torch
-        >>> from groupconv.groups import CyclicGroup
-        >>> GroupChannelAttention(6, CyclicGroup(4))(torch.randn(2, 6, 4, 5, 5)).shape
-        torch.Size([2, 6, 4])
-    """
-
-    def __init__(self, channels: int, group: Group | None, *, reduction: int = 2,
-                 statistics: Sequence[str] = _STATS, num_elements: int | None = None,
-                 spatial_dims: int | None = None, **conv_kwargs: Any) -> None:
-        super().__init__()
-        self.channels = check_positive_int(channels, "channels")
-        self.reduction = check_positive_int(reduction, "reduction")
-        self.statistics = _check_statistics(statistics)
-        self.group = group
-        hidden = max(1, self.channels // self.reduction)
-        if group is None:
-            self.spatial_dims = check_positive_int(spatial_dims or 2, "spatial_dims")
-            self.fc1: nn.Module = nn.Linear(self.channels, hidden)
-            self.fc2: nn.Module = nn.Linear(hidden, self.channels)
-            self.num_elements = None
-        else:
-            self.spatial_dims = group.space_dim
-            kw = {k: v for k, v in conv_kwargs.items() if k in ("sampler", "device", "dtype")}
-            self.fc1 = GroupConv(self.channels, hidden, group, 1, num_elements=num_elements, **kw)
-            self.fc2 = GroupConv(hidden, self.channels, group, 1, num_elements=num_elements, **kw)
-            self.num_elements = self.fc1.num_elements
-
-    def statistic(self, x: Tensor, name: str) -> Tensor:
-        """A spatially invariant statistic of ``x`` (override to experiment)."""
-        dims = tuple(range(x.dim() - self.spatial_dims, x.dim()))
-        return x.mean(dim=dims) if name == "mean" else x.amax(dim=dims)
-
-    def forward(self, x: Tensor) -> Tensor:
-        lead = 2 if self.group is None else 3
-        if x.dim() != lead + self.spatial_dims or x.shape[1] != self.channels or (
-            self.group is not None and x.shape[2] != self.num_elements
-        ):
-            axis = "" if self.group is None else f", N={self.num_elements}"
-            raise ValueError(f"x must have shape (B, channels={self.channels}{axis}, "
-                             f"*{self.spatial_dims} spatial dims), got shape {tuple(x.shape)}")
-        if self.group is None:
-            w1, b1, w2, b2 = self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias
-        else:  # the 1x1 group convs as dense matrices on (C N) vectors (one matmul each)
-            w1, w2 = self.fc1.expanded_weight().flatten(1), self.fc2.expanded_weight().flatten(1)
-            n = self.num_elements
-            b1, b2 = self.fc1.bias.repeat_interleave(n), self.fc2.bias.repeat_interleave(n)
-        logits = 0
-        for name in self.statistics:
-            s = self.statistic(x, name).flatten(1)
-            logits = logits + F.linear(torch.relu(F.linear(s, w1, b1)), w2, b2)
-        return torch.sigmoid(logits.view(x.shape[: 2 if self.group is None else 3]))
-
-
-class GroupSpatialAttention(nn.Module):
-    """Equivariant spatial attention: sigmoid of a group conv on the [mean, max] over channels.
-
-    ``(B, C, N, *s) -> alpha (B, 1, N, *s)`` with ``GroupConv(2, 1, group, kernel_size)``.
-    ``lifting=True``: ``(B, C, *s) -> (B, 1, *s)``, the mean over H of a ``LiftingConv(2, 1)``
-    (a scalar field on R^d that rotates with the input). Grid options (``num_elements``,
-    ``kernel_net``...) are passed to the conv.
-
-    Example:
-        >>> import torch
-        >>> from groupconv.groups import CyclicGroup
-        >>> GroupSpatialAttention(CyclicGroup(4), 3)(torch.randn(2, 5, 4, 6, 6)).shape
-        torch.Size([2, 1, 4, 6, 6])
-    """
-
-    def __init__(self, group: Group, kernel_size: int = 7, *, lifting: bool = False,
-                 **conv_kwargs: Any) -> None:
-        super().__init__()
-        cls = LiftingConv if lifting else GroupConv
-        self.lifting = bool(lifting)
-        self.conv = cls(2, 1, group, kernel_size, padding="same", **conv_kwargs)
-        self.group = group
-        self.spatial_dims = group.space_dim
-
-    def statistics(self, x: Tensor) -> Tensor:
-        """``[mean, max]`` over channels, ``(B, 2, ...)`` (override to experiment)."""
-        return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        want = 2 + self.spatial_dims + (0 if self.lifting else 1)
-        if x.dim() != want or (not self.lifting and x.shape[2] != self.conv.num_elements):
-            axis = "" if self.lifting else f", N={self.conv.num_elements}"
-            raise ValueError(f"x must have shape (B, C{axis}, *{self.spatial_dims} spatial dims), "
-                             f"got shape {tuple(x.shape)}")
-        a = _small_conv(self.conv, self.statistics(x))
-        if self.lifting:
-            a = a.mean(dim=2)
-        return torch.sigmoid(a)
-
-
-class FeatureAttention(nn.Module):
-    """fA attention on a layer input: ``x -> (alpha^X * alpha^C * x, maps)`` (CBAM order).
-
-    ``lifting=False``: ``x (B, C, N, *s)`` with maps ``channel (B, C, N)`` and ``spatial
-    (B, 1, N, *s)``; ``lifting=True``: ``x (B, C, *s)``, maps ``(B, C)`` and ``(B, 1, *s)``.
-
-    Example:
-        >>> import torch
-        >>> from groupconv.groups import CyclicGroup
-        >>> att = FeatureAttention(3, CyclicGroup(4), spatial_kernel_size=3)
-        >>> y, maps = att(torch.randn(2, 3, 4, 6, 6))
-        >>> y.shape, maps["channel"].shape
-        (torch.Size([2, 3, 4, 6, 6]), torch.Size([2, 3, 4]))
-    """
-
-    def __init__(self, channels: int, group: Group, *, lifting: bool = False, channel: bool = True,
-                 spatial: bool = True, reduction: int = 2, statistics: Sequence[str] = _STATS,
-                 spatial_kernel_size: int = 7, complement: bool = False, **conv_kwargs: Any) -> None:
-        super().__init__()
-        if not (channel or spatial):
-            raise ValueError("FeatureAttention needs channel=True or spatial=True, got both False")
-        self.group = group
-        self.lifting = bool(lifting)
-        self.complement = bool(complement)
-        ne = conv_kwargs.get("num_elements")
-        dd = {k: conv_kwargs[k] for k in ("device", "dtype") if k in conv_kwargs}
-        self.channel_attention = (
-            GroupChannelAttention(channels, None if lifting else group, reduction=reduction,
-                                  statistics=statistics, num_elements=ne, spatial_dims=group.space_dim,
-                                  **({} if lifting else dd))
-            if channel else None
-        )
-        if lifting and channel:
-            self.channel_attention.to(**dd)
-        self.spatial_attention = (
-            GroupSpatialAttention(group, spatial_kernel_size, lifting=lifting, **conv_kwargs)
-            if spatial else None
-        )
-
-    def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        maps: dict[str, Tensor] = {}
-        if self.channel_attention is not None:
-            a = _gate(self.channel_attention(x), self.complement)
-            maps["channel"] = a
-            x = x * a.reshape(*a.shape, *(1,) * (x.dim() - a.dim()))
-        if self.spatial_attention is not None:
-            a = _gate(self.spatial_attention(x), self.complement)
-            maps["spatial"] = a
-            x = x * a
-        return x, maps
-
-
-def attention_memory_elements(batch: int, c_in: int, n_in: int, c_out: int, n: int,
-                              in_size: Sequence[int], out_size: Sequence[int], kernel: Sequence[int],
-                              chunk_elements: int | None = None,
-                              max_statistic: bool = False) -> dict[str, int]:
-    """Element counts of the full attentive G-conv: the naive tensor vs this implementation.
-
-    ``naive``: ``B C_out N C_in N_in X' Y'`` (the reference's per-channel responses);
-    ``output``: ``B C_out N X' Y'``; ``extra``: what :class:`AttentiveGroupConv` holds on top
-    of a plain G-conv (see the module docstring): ``min(B C_out N C_in N_in K, chunk)``
-    (per-sample kernels) ``+ 2 B C_out N C_in N_in`` (attention, statistics) ``+ B C_in N_in P``
-    (padded input) ``+ B N X' Y'`` (spatial map), plus ``chunk + B C_out N C_in N_in (K + 1)``
-    with ``max_statistic`` (``chunk``: ``chunk_elements``, default the output's size).
-
-    Example:
-        >>> m = attention_memory_elements(128, 96, 4, 96, 4, (32, 32), (32, 32), (3, 3))
-        >>> round(m["naive"] * 4 / 2**30, 1)  # GB in float32, one CIFAR-10 layer
-        72.0
-    """
-    xo, xi, K = math.prod(out_size), math.prod(in_size), math.prod(kernel)
-    P, Q = c_out * n, c_in * n_in
-    out = batch * P * xo
-    chunk = out if chunk_elements is None else int(chunk_elements)
-    extra = min(batch * P * Q * K, max(P * Q * K, chunk)) + 2 * batch * P * Q
-    extra += batch * Q * xi + batch * n * xo
-    if max_statistic:
-        extra += chunk + batch * P * Q * (K + 1)
-    return {"naive": batch * P * Q * xo, "output": out, "input": batch * Q * xi, "extra": extra}
 
 
 class _AttentiveMixin:
@@ -379,7 +166,7 @@ class _AttentiveMixin:
         )
 
     # -- full form pieces ---------------------------------------------------------------------
-    def _pads(self, size: Sequence[int]) -> list[tuple[int, int]]:
+    def _pads(self) -> list[tuple[int, int]]:
         if self.padding == "valid":
             return [(0, 0)] * self.spatial_dims
         if self.padding == "same":
@@ -387,72 +174,89 @@ class _AttentiveMixin:
             return [(t // 2, t - t // 2) for t in tot]
         return [(p, p) for p in self.padding]
 
+    def _out_size(self, ins: Sequence[int]) -> list[int]:
+        """Output size on an (unpadded) input of spatial size ``ins``."""
+        return [(n + lo + hi - dl * (k - 1) - 1) // s + 1 for n, (lo, hi), dl, k, s in
+                zip(ins, self._pads(), self.dilation, self.kernel_size, self.stride, strict=True)]
+
+    def _budget(self, batch: int, out_size: Sequence[int]) -> int:
+        """The memory budget of the full form's temporaries, in elements."""
+        if self.chunk_elements is not None:
+            return self.chunk_elements
+        return 2 * batch * self.out_channels * self.num_elements * math.prod(out_size)
+
+    def _window_matrices(self, ins: Sequence[int], like: Tensor) -> list[Tensor]:
+        """Per spatial dim, ``A[r, u] = 1`` iff input index ``r`` lies in the output window
+        shifted by kernel offset ``u`` (``(n, k)``, zero padding dropped)."""
+        out = []
+        for n, o, (lo, _), dl, k, s in zip(ins, self._out_size(ins), self._pads(), self.dilation,
+                                           self.kernel_size, self.stride, strict=True):
+            r = torch.arange(n, device=like.device).view(n, 1, 1)
+            pos = (torch.arange(k, device=like.device) * dl - lo).view(1, k, 1)
+            pos = pos + s * torch.arange(o, device=like.device).view(1, 1, o)
+            out.append((r == pos).any(dim=-1).to(like.dtype))
+        return out
+
     def response_statistics(self, xf: Tensor, weight: Tensor) -> dict[str, Tensor]:
         """Spatial mean/max of the per-input-channel responses ``r``, each ``(B, P, Q)``.
 
         ``xf``: the input with the group axis folded ``(B, Q, *s)``; ``weight``: the expanded
         kernel ``(P, Q, *k)``. ``r`` itself is never held (see the module docstring).
         """
-        return self._response_statistics(self._pad(xf), weight)
-
-    def _pad(self, xf: Tensor) -> Tensor:
-        return F.pad(xf, [p for pr in reversed(self._pads(xf.shape[2:])) for p in pr])
-
-    def _response_statistics(self, fp: Tensor, weight: Tensor) -> dict[str, Tensor]:
-        d = self.spatial_dims
-        ins = fp.shape[2:]
-        outs = self._out_size(ins)
-        B, Q = fp.shape[:2]
-        P = weight.shape[0]
+        ins = xf.shape[2:]
         W = weight.flatten(2)  # (P, Q, K)
-        offsets = list(itertools.product(*[range(k) for k in self.kernel_size]))
         out: dict[str, Tensor] = {}
-        if "mean" in self.statistics:
-            ms = []
-            for u in offsets:
-                sl = tuple(slice(ui * dl, ui * dl + s * (o - 1) + 1, s) for ui, dl, s, o in
-                           zip(u, self.dilation, self.stride, outs, strict=True))
-                ms.append(fp[(Ellipsis, *sl)].mean(dim=tuple(range(2, 2 + d))))
-            m = torch.stack(ms, dim=-1)  # (B, Q, K)
+        if "mean" in self.statistics:  # exact: window sums of f through 0/1 matrices, then psi
+            m = xf
+            for A in self._window_matrices(ins, xf):  # contracts the leading spatial dim each time
+                m = torch.matmul(torch.movedim(m, 2, -1), A)
+            m = m.flatten(2) / math.prod(self._out_size(ins))  # (B, Q, K)
             out["mean"] = torch.einsum("bqk,pqk->bpq", m, W)
         if "max" in self.statistics:
-            L = math.prod(outs)
-            budget = self.chunk_elements or B * P * L
-            pc = max(1, min(P, budget // max(1, B * Q * L)))
-            arg = torch.empty(B, Q, P, dtype=torch.long, device=fp.device)
-            with torch.no_grad():
-                wd = weight.detach()
-                for p0 in range(0, P, pc):
-                    p1 = min(P, p0 + pc)
-                    wc = wd[p0:p1].transpose(0, 1).reshape(Q * (p1 - p0), 1, *self.kernel_size)
-                    r = _CONV[d](fp.detach(), wc, None, self.stride, 0, self.dilation, Q)
-                    arg[:, :, p0:p1] = r.view(B, Q, p1 - p0, L).argmax(dim=-1)
-            # flat index in fp of the window start at the arg-max output position, plus offsets
-            strides_fp = [math.prod(ins[i + 1:]) for i in range(d)]
-            base = torch.zeros_like(arg)
-            rem = arg
-            for i in range(d):
-                step = math.prod(outs[i + 1:])
-                base = base + torch.div(rem, step, rounding_mode="floor") * (self.stride[i] * strides_fp[i])
-                rem = torch.remainder(rem, step)
-            off = [sum(ui * dl * st for ui, dl, st in zip(u, self.dilation, strides_fp, strict=True))
-                   for u in offsets]
-            off = torch.tensor(off, device=fp.device, dtype=torch.long)
-            idx = (base.unsqueeze(-1) + off).reshape(B, Q, P * len(offsets))
-            vals = torch.gather(fp.flatten(2), 2, idx).view(B, Q, P, len(offsets))
-            out["max"] = torch.einsum("bqpk,pqk->bpq", vals, W)
+            fp = F.pad(xf, [p for pr in reversed(self._pads()) for p in pr])
+            out["max"] = self._max_statistic(fp, weight, W, self._out_size(ins))
         return out
 
-    def _out_size(self, ins: Sequence[int]) -> list[int]:
-        return [(n - dl * (k - 1) - 1) // s + 1 for n, dl, k, s in
-                zip(ins, self.dilation, self.kernel_size, self.stride, strict=True)]
+    def _max_statistic(self, fp: Tensor, weight: Tensor, W: Tensor, outs: Sequence[int]) -> Tensor:
+        """CBAM's max statistic from the padded input ``fp``: arg-max found without gradient in
+        chunks of output channels, then the ``K`` input values there gathered differentiably."""
+        d = self.spatial_dims
+        ins = fp.shape[2:]
+        B, Q = fp.shape[:2]
+        P = weight.shape[0]
+        L = math.prod(outs)
+        pc = max(1, min(P, self._budget(B, outs) // max(1, B * Q * L)))
+        arg = torch.empty(B, Q, P, dtype=torch.long, device=fp.device)
+        with torch.no_grad():
+            wd = weight.detach()
+            for p0 in range(0, P, pc):
+                p1 = min(P, p0 + pc)
+                wc = wd[p0:p1].transpose(0, 1).reshape(Q * (p1 - p0), 1, *self.kernel_size)
+                r = _CONV[d](fp.detach(), wc, None, self.stride, 0, self.dilation, Q)
+                arg[:, :, p0:p1] = r.view(B, Q, p1 - p0, L).argmax(dim=-1)
+        # flat index in fp of the window start at the arg-max output position, plus offsets
+        strides_fp = [math.prod(ins[i + 1:]) for i in range(d)]
+        base = torch.zeros_like(arg)
+        rem = arg
+        for i in range(d):
+            step = math.prod(outs[i + 1:])
+            base = base + torch.div(rem, step, rounding_mode="floor") * (self.stride[i] * strides_fp[i])
+            rem = torch.remainder(rem, step)
+        offsets = itertools.product(*[range(k) for k in self.kernel_size])
+        off = [sum(ui * dl * st for ui, dl, st in zip(u, self.dilation, strides_fp, strict=True))
+               for u in offsets]
+        off = torch.tensor(off, device=fp.device, dtype=torch.long)
+        idx = (base.unsqueeze(-1) + off).reshape(B, Q, P * len(off))
+        vals = torch.gather(fp.flatten(2), 2, idx).view(B, Q, P, len(off))
+        return torch.einsum("bqpk,pqk->bpq", vals, W)
 
-    def _modulated_conv(self, a: Tensor, weight: Tensor, fp: Tensor) -> Tensor:
-        """``sum_q a[b, p, q] (fp[b, q] * weight[p, q])``: one grouped conv, per-sample kernels."""
+    def _modulated_conv(self, a: Tensor, weight: Tensor, xf: Tensor) -> Tensor:
+        """``sum_q a[b, p, q] (xf[b, q] * weight[p, q])``: one grouped conv, per-sample kernels."""
         B, P, Q = a.shape[0], weight.shape[0], weight.shape[1]
         d = self.spatial_dims
         wb = (a.reshape(B, P, Q, *(1,) * d) * weight).reshape(B * P, Q, *self.kernel_size)
-        y = _CONV[d](fp.reshape(1, B * Q, *fp.shape[2:]), wb, None, self.stride, 0, self.dilation, B)
+        y = _CONV[d](xf.reshape(1, B * Q, *xf.shape[2:]), wb, None, self.stride, self.padding,
+                     self.dilation, B)
         return y.view(B, P, *y.shape[2:])
 
     def _channel_attention_full(self, stats: dict[str, Tensor]) -> Tensor:
@@ -481,17 +285,19 @@ class _AttentiveMixin:
         maps: dict[str, Tensor] = {}
         bias = None if self.bias is None else self.bias.repeat_interleave(self.num_elements)
         if self.channel_mlp is not None:
-            fp = self._pad(xf)
-            a = _gate(self._channel_attention_full(self._response_statistics(fp, weight)), self.complement)
+            a = _gate(self._channel_attention_full(self.response_statistics(xf, weight)), self.complement)
             maps["channel"] = a if not self._lifting else a.squeeze(-1)
             P, Q = weight.shape[:2]
-            L = math.prod(self._out_size(fp.shape[2:]))
-            budget = self.chunk_elements or B * P * L
+            budget = self._budget(B, self._out_size(xf.shape[2:]))
             bc = max(1, budget // (P * Q * math.prod(self.kernel_size)))
-            if bc >= B or not torch.is_grad_enabled():
-                y = self._modulated_conv(a, weight, fp)
-            else:  # per-sample kernels of bc samples at a time, recomputed in backward
-                y = torch.cat([checkpoint(self._modulated_conv, a[s:s + bc], weight, fp[s:s + bc],
+            a = a.reshape(B, P, Q)
+            if bc >= B:  # every per-sample kernel at once: no recomputation
+                y = self._modulated_conv(a, weight, xf)
+            elif not torch.is_grad_enabled():
+                y = torch.cat([self._modulated_conv(a[s:s + bc], weight, xf[s:s + bc])
+                               for s in range(0, B, bc)])
+            else:  # kernels of bc samples at a time, recomputed in backward
+                y = torch.cat([checkpoint(self._modulated_conv, a[s:s + bc], weight, xf[s:s + bc],
                                           use_reentrant=False) for s in range(0, B, bc)])
             if bias is not None:
                 y = y + bias.view(1, -1, *(1,) * d)
@@ -524,8 +330,9 @@ _ATT_DOC = """
     docstring), ``channel_attention`` / ``spatial_attention`` (bool), ``reduction`` (MLP ratio,
     default 2), ``statistics`` (spatial statistics of the channel MLP: default ``("mean",)`` in
     the full form, ``("mean", "max")`` in the feature form), ``spatial_kernel_size`` (default 7),
-    ``complement`` (apply ``1 - alpha``), ``chunk_elements`` (full form: the largest chunk of
-    responses held while finding the max statistic; default the output's size). Other
+    ``complement`` (apply ``1 - alpha``), ``chunk_elements`` (full form: memory budget in elements
+    for the per-sample kernels, recomputed in backward in batch chunks only above it, and for
+    the response chunks of the max statistic; default twice the output's size). Other
     arguments as the base convolution; the attention's own convs share its grid and kernel
     options. ``forward(x, return_attention=True)`` returns ``(y, maps)``: full form
     ``maps["channel"] (B, C_out, N, C_in[, N_in])`` and ``maps["spatial"] (B, 1, N, *s')``;
