@@ -431,20 +431,159 @@ def test_bad_inputs():
 @pytest.mark.parametrize(
     "group,kw",
     [(CyclicGroup(4), {}), (CyclicGroup(4), {"mask": True, "group_support": 2.0}),
-     (DihedralGroup(4), {}), (SO2(), {"num_elements": 8})],
-    ids=["C4", "C4-masked", "D4", "SO2-8-interp"],
+     (DihedralGroup(4), {}), (SO2(), {"num_elements": 8}),
+     (SO2(), {"num_elements": 8, "group_support": 1.0}),
+     (CyclicGroup(8), {"num_elements": 4, "in_num_elements": 8})],
+    ids=["C4", "C4-masked", "D4", "SO2-8-interp", "SO2-8-interp-support", "C8-to-C4"],
 )
 def test_expansion_gradients(group, kw):
     """The custom gather backward is the true gradient (and twice differentiable)."""
-    layer = GroupConv(1, 2, group, 3, dtype=torch.float64, **kw)
+    layer = GroupConv(2, 2, group, 3, dtype=torch.float64, **kw)
     w = layer.weight.detach().clone().requires_grad_(True)
 
-    def expand(weight):
+    def expand(weight, backward_zero_slot):
         return gconv_mod.expand_discrete(
             weight, layer.mode, layer.num_elements, layer.kernel_size, layer._flat_index,
             layer._backward_index, layer._zero_slot, layer._scale, layer._group_index,
-            layer._spatial_matrix,
+            layer._spatial_matrix, backward_zero_slot,
         )
 
-    assert torch.autograd.gradcheck(expand, (w,), fast_mode=True)
-    assert torch.autograd.gradgradcheck(expand, (w,), fast_mode=True)
+    for bzs in {layer._backward_zero_slot, True}:  # the layer's fast path and the safe default
+        assert torch.autograd.gradcheck(lambda t, bzs=bzs: expand(t, bzs), (w,), fast_mode=True)
+        assert torch.autograd.gradgradcheck(lambda t, bzs=bzs: expand(t, bzs), (w,), fast_mode=True)
+
+
+# -- the expansion against an independent construction --------------------------------------------
+def interp_matrix(A_inv: np.ndarray, k: int, radius: float = 1.0) -> np.ndarray:
+    """(k^2, k^2) matrix with (A psi)[y] = bilinear psi(A_inv y) on the centred k x k grid,
+    both psi and the result cut to the disc |y| <= radius (k - 1) / 2 (numpy, from scratch)."""
+    c = (k - 1) / 2
+    A = np.zeros((k * k, k * k))
+
+    def inside(p: np.ndarray) -> bool:
+        return bool(np.hypot(*(p - c)) <= radius * c + 1e-6)
+
+    for r in range(k):
+        for s in range(k):
+            if not inside(np.array([r, s], dtype=float)):
+                continue
+            u = A_inv @ np.array([r - c, s - c]) + c
+            u = np.where(np.abs(u - np.round(u)) < 1e-9, np.round(u), u)
+            base = np.floor(u)
+            for dr in (0, 1):
+                for ds in (0, 1):
+                    p = base + (dr, ds)
+                    wgt = (1 - abs(u[0] - p[0])) * (1 - abs(u[1] - p[1]))
+                    if wgt > 0 and (0 <= p).all() and (p <= k - 1).all() and inside(p):
+                        A[r * k + s, int(p[0]) * k + int(p[1])] += wgt
+    return A
+
+
+def rotation_interp_matrix(theta: float, k: int, radius: float = 1.0) -> np.ndarray:
+    """Bilinear rotation by theta: psi(R(-theta) y), R in (row, col) order."""
+    R_inv = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
+    return interp_matrix(R_inv, k, radius)
+
+
+@pytest.mark.parametrize("support", [None, 1.0])
+@pytest.mark.parametrize("group,n", [(CyclicGroup(8), 8), (SO2(), 6)], ids=["C8", "SO2-6"])
+def test_interp_expansion_matches_reference(group, n, support):
+    """Interpolated (non-grid-preserving) expansion = bilinear rotation + roll of the group axis,
+    built independently; gradients too (locality mask: |theta_i - theta_j| <= support)."""
+    torch.manual_seed(11)
+    k, C_out, C_in = 5, 2, 2
+    kw = {} if group.is_finite else {"num_elements": n}
+    layer = GroupConv(C_in, C_out, group, k, dtype=torch.float64, group_support=support, **kw)
+    assert layer.mode == "interp"
+    w = layer.weight
+    A = [torch.from_numpy(rotation_interp_matrix(2 * math.pi * i / n, k)) for i in range(n)]
+    blocks = []
+    for o in range(C_out):
+        for i in range(n):
+            for c in range(C_in):
+                for j in range(n):
+                    dj = (j - i) % n
+                    keep = support is None or min(dj, n - dj) * 2 * math.pi / n <= support + 1e-9
+                    blocks.append(A[i] @ w[o, c, dj].reshape(-1) / n * keep)
+    ref = torch.stack(blocks).view(C_out * n, C_in * n, k, k)
+    W = layer.expanded_weight()
+    assert rel_err(W, ref) <= 1e-12
+    G = torch.randn_like(W)
+    (g_ours,) = torch.autograd.grad((W * G).sum(), w)
+    (g_ref,) = torch.autograd.grad((ref * G).sum(), w)
+    assert rel_err(g_ours, g_ref) <= 1e-12
+
+
+@pytest.mark.parametrize("which", ["C4", "D4"])
+def test_exact_expansion_matches_reference(which):
+    """Grid-preserving expansion = rot90 / flip of the kernel and the group-axis permutation
+    h_i^-1 h_j, written with integer matrices."""
+    torch.manual_seed(12)
+    k, C_out, C_in = 5, 2, 3
+    elems = [(q, 1) for q in range(4)] if which == "C4" else D4_LIST
+    G = CyclicGroup(4) if which == "C4" else DihedralGroup(4)
+    layer = GroupConv(C_in, C_out, G, k, dtype=torch.float64)
+    assert layer.mode == "gather"
+    n = len(elems)
+    mats = [d4_matrix(*e) for e in elems]
+    rel = [[next(a for a, ma in enumerate(mats) if (ma == np.round(np.linalg.inv(mi)) @ mj).all())
+            for mj in mats] for mi in mats]
+    w = layer.weight
+    ref = torch.stack([
+        d4_image(w[o, c, rel[i][j]], *elems[i]) / n
+        for o in range(C_out) for i in range(n) for c in range(C_in) for j in range(n)
+    ]).view(C_out * n, C_in * n, k, k)
+    W = layer.expanded_weight()
+    assert torch.equal(W, ref)
+    G_ = torch.randn_like(W)
+    (g_ours,) = torch.autograd.grad((W * G_).sum(), w)
+    (g_ref,) = torch.autograd.grad((ref * G_).sum(), w)
+    assert rel_err(g_ours, g_ref) <= 1e-12
+
+
+def test_scaling_lift_matches_reference():
+    """Non-uniform |det h|^-1 and no grid symmetry between elements (no factorisation)."""
+    from groupconv.groups.euclidean import Scaling
+
+    torch.manual_seed(13)
+    k, n = 5, 3
+    layer = LiftingConv(2, 2, Scaling(d=2), k, num_elements=n, dtype=torch.float64)
+    scales = layer.out_grid.view(-1).tolist()
+    w = layer.weight
+    ref = torch.stack([
+        torch.from_numpy(interp_matrix(np.eye(2) / s, k)) @ w[o, c].reshape(-1) / s**2
+        for o in range(2) for s in scales for c in range(2)
+    ]).view(2 * n, 2, k, k)
+    W = layer.expanded_weight()
+    assert rel_err(W, ref) <= 1e-12
+    G = torch.randn_like(W)
+    (g_ours,) = torch.autograd.grad((W * G).sum(), w)
+    (g_ref,) = torch.autograd.grad((ref * G).sum(), w)
+    assert rel_err(g_ours, g_ref) <= 1e-12
+
+
+def test_interpolation_factorisation():
+    """M_i = M_r[perm_i] is found (C8: 2 representatives) and always verified."""
+    from groupconv.nn.gconv_kernels import _factor_interpolation
+
+    layer = GroupConv(1, 1, CyclicGroup(8), 5)
+    assert layer._spatial_matrix.shape == (25, 2 * 25)  # 0 and 45 degrees, then rot90s
+    g = torch.Generator().manual_seed(0)
+    M0 = torch.rand(6, 6, generator=g, dtype=torch.float64)
+    p = torch.randperm(6, generator=g)
+    near = M0[p].clone()
+    near[2, 3] += 1e-6  # a permutation up to 1e-6 is NOT the same matrix
+    reps, rep_of, perm = _factor_interpolation(torch.stack([M0, M0[p], near]))
+    assert reps == [0, 2] and rep_of.tolist() == [0, 0, 1]
+    assert torch.equal(M0[perm[1]], M0[p])
+
+
+def test_mask_sampling_is_the_masked_spatial_sampling():
+    from groupconv.nn.gconv_kernels import mask_sampling, spatial_sampling
+
+    for G, n in ((CyclicGroup(8), 8), (CyclicGroup(4), 4), (SO2(), 6)):
+        grid = G.grid(n, dtype=torch.float64)
+        for r in (1.0, 0.7):
+            idx, wgt, exact = spatial_sampling(G, grid, (5, 5), r)
+            idx2, wgt2 = mask_sampling(*spatial_sampling(G, grid, (5, 5))[:2], (5, 5), r)
+            assert torch.equal(idx, idx2) and torch.equal(wgt, wgt2)

@@ -73,6 +73,7 @@ from .gconv_kernels import (
     build_discrete_plan,
     continuous_coordinates,
     expand_discrete,
+    mask_sampling,
     relative_index,
     resolve_grid,
     spatial_sampling,
@@ -247,13 +248,11 @@ class _RegularGroupConv(nn.Module):
         return dist <= float(self.group_support) + 1e-9
 
     def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype) -> None:
-        radius = self.mask_radius if self.mask in ("hard", "smooth") else None
         index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, None)
         if not exact and self.mask is None:
             self.mask = "hard"
-            radius = self.mask_radius
-        if radius is not None:
-            index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, radius)
+        if self.mask in ("hard", "smooth"):
+            index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
         if in_grid is None:
             gidx = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
         else:
@@ -269,6 +268,7 @@ class _RegularGroupConv(nn.Module):
         )
         self.mode = plan.mode
         self._zero_slot = plan.zero_slot
+        self._backward_zero_slot = plan.backward_zero_slot
         self._scale = plan.scale
         self.exact = exact
 
@@ -356,7 +356,7 @@ class _RegularGroupConv(nn.Module):
             return expand_discrete(
                 w, self.mode, self.num_elements, self.kernel_size, self._flat_index,
                 self._backward_index, self._zero_slot, self._scale, self._group_index,
-                self._spatial_matrix,
+                self._spatial_matrix, self._backward_zero_slot,
             )
         if not fresh:
             return self._continuous_weight(self._coords, self._mask_scale)
@@ -454,7 +454,9 @@ class _RegularGroupConv(nn.Module):
         weight, out_grid = self._expanded(in_grid, generator)
         B = x.shape[0]
         inp = x if self._lifting else x.flatten(1, 2)
-        bias = None if self.bias is None else self.bias.repeat_interleave(self.num_elements)
+        bias = self.bias
+        if bias is not None:  # = bias.repeat_interleave(N), without its index bookkeeping
+            bias = bias.unsqueeze(1).expand(-1, self.num_elements).reshape(-1)
         y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation)
         return y.view(B, self.out_channels, self.num_elements, *y.shape[2:]), out_grid
 

@@ -21,8 +21,11 @@ batch or the image size):
 * :func:`relative_index`: the group-axis permutation ``j -> index of h_i^{-1} h_j`` in the input
   grid (``Group.index`` for finite groups, nearest by ``Group.distance`` otherwise, a match is
   required).
-* :class:`DiscretePlan`: both combined into a single flat gather index for exact finite groups
-  (``weight.flatten()[index]``) or a structured gather + interpolation otherwise.
+* :class:`DiscretePlan`: both combined, per output channel (tables of ``N_out C_in N_in K``
+  entries, broadcast over ``C_out``): one column gather of the weight for grid-preserving
+  transforms, or one matmul with the stacked interpolation matrices followed by one gather of
+  ``K``-rows otherwise. Backward passes are gathers too (no scatter); the plan is built with a
+  few vectorised ops whatever the channel counts.
 * :func:`continuous_coordinates`: kernel-net inputs ``[h_i^{-1} y / r, embedding(h_i^{-1} h_j)]``
   and the spatial mask, for continuous kernels.
 
@@ -43,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,6 +61,7 @@ __all__ = [
     "circular_mask",
     "group_elements_dtype",
     "spatial_sampling",
+    "mask_sampling",
     "relative_index",
     "DiscretePlan",
     "build_discrete_plan",
@@ -200,15 +205,29 @@ def spatial_sampling(
     weight = torch.cat(weights)  # (P, N, K)
     inside = ((pos >= 0) & (pos <= size - 1)).all(-1)
     flat = (pos.clamp(min=0).long().minimum((size - 1).long()) * strides).sum(-1)
-    index = torch.where(inside, flat, torch.full_like(flat, K))
+    index = torch.where(inside, flat, K)
     if mask_radius is not None:
-        r = kernel_radius(kernel_size)
-        keep = circular_mask(y / r, "hard", mask_radius).bool()  # (K,)
-        keep_src = torch.cat([keep, keep.new_zeros(1)])
-        index = torch.where(keep_src[index], index, torch.full_like(index, K))
-        weight = weight * keep.to(weight.dtype)
-    weight = torch.where(index == K, torch.zeros_like(weight), weight)
+        index, weight = mask_sampling(index, weight, kernel_size, mask_radius)
+    weight = torch.where(index == K, 0.0, weight)
     return index, weight, exact
+
+
+def mask_sampling(
+    index: Tensor, weight: Tensor, kernel_size: Sequence[int], mask_radius: float
+) -> tuple[Tensor, Tensor]:
+    """Restrict a :func:`spatial_sampling` result to the ball of radius ``mask_radius``.
+
+    ``spatial_sampling(G, grid, k, r)`` equals ``mask_sampling(*spatial_sampling(G, grid, k)[:2],
+    k, r)``: positions outside the ball are zeroed in the base kernel (as sources) and in the
+    transformed one (as targets).
+    """
+    K = index.shape[-1]
+    r = kernel_radius(kernel_size)
+    keep = circular_mask(kernel_positions(kernel_size) / r, "hard", mask_radius).bool()  # (K,)
+    keep_src = torch.cat([keep, keep.new_zeros(1)])
+    index = torch.where(keep_src[index], index, K)
+    weight = torch.where(index == K, 0.0, weight * keep.to(weight.dtype))
+    return index, weight
 
 
 def relative_index(
@@ -223,11 +242,13 @@ def relative_index(
     rel = group.product(group.inverse(out_grid).unsqueeze(1), in_grid.unsqueeze(0))
     n_in = in_grid.shape[0]
     if group.is_finite:
+        ne = len(group.element_shape)
+        both = torch.cat([rel.reshape(-1, *rel.shape[rel.dim() - ne :]), in_grid])
         try:
-            ids = group.index(rel)
-            grid_ids = group.index(in_grid)
+            all_ids = group.index(both)  # one membership check for both
         except ValueError:
             return None
+        ids, grid_ids = all_ids[: -n_in].view(rel.shape[: rel.dim() - ne]), all_ids[-n_in:]
         lookup = torch.full((group.order,), -1, dtype=torch.long)
         lookup[grid_ids] = torch.arange(n_in)
         a = lookup[ids]
@@ -241,14 +262,28 @@ def relative_index(
 class DiscretePlan:
     """Precomputed expansion of a discrete weight ``(C_out, C_in, N_in, K)``.
 
-    ``mode == "gather"`` (every transform exact, uniform scale): ``flat_index`` (the expanded
-    weight's numel) indexes ``weight.flatten()`` plus one zero slot (used when ``zero_slot``);
-    ``backward_index`` ``(N_out * weight.numel(),)`` is its inverse per output element (the
-    expanded position that reads each weight entry, or the zero slot), so the backward pass is a
-    gather and a sum too (deterministic, no scatter); ``scale`` is a float.
-    ``mode == "interp"``: ``group_index (N_out N_in,)`` into the group axis of the weight padded
-    with one zero slab (index ``N_in``: masked pair) and ``spatial_matrix (N_out, K, K)``, the
-    d-linear interpolation matrices with ``|det h_i|^{-1} / N_in`` and the mask folded in.
+    The expansion is ONE gather of columns of a small per-output-channel source ``src
+    (C_out, L)``: its index tables broadcast over ``C_out`` (``N_out C_in N_in K`` entries,
+    whatever ``C_out``), and its backward is a gather and a sum too (no scatter; deterministic).
+
+    ``mode == "gather"`` (every transform exact, uniform scale): ``src`` is
+    ``scale * weight.view(C_out, C_in N_in K)`` and ``flat_index`` ``(N_out C_in N_in K,)``
+    lists, for the expanded row in the order ``(i, c, j, q)``, the source column
+    ``(c, h_i^{-1} h_j, h_i^{-1} y_q)``.
+
+    ``mode == "interp"``: the d-linear interpolation matrices ``M_i`` (``|det h_i|^{-1} / N_in``
+    and the mask folded in) are factored as ``M_i = Pi_i M_r(i)`` over a few representatives
+    ``r`` (``Pi_i`` a permutation of the kernel grid: rotating by a grid symmetry after
+    interpolating, e.g. C_8 = 2 representatives times the 90-degree rotations);
+    ``spatial_matrix (K, R K)`` holds ``M_r^T`` side by side, ``src = weight.view(-1, K) @
+    spatial_matrix`` (columns ``(c, j', r, q')``) and ``group_index`` is the column gather
+    (the row ``q`` of ``M_i`` is the row ``Pi_i(q)`` of ``M_r(i)``).
+
+    Both: index ``L`` is a zero column appended when ``zero_slot`` (masked pairs and positions);
+    ``backward_index`` ``(P L,)`` gives, for ``P`` blocks of output elements that read each
+    source entry at most once, the expanded column reading each source column, or the zero slot
+    ``N_out C_in N_in K`` of the gradient (appended when ``backward_zero_slot``); the source
+    gradient is that gather summed over the ``P`` blocks.
     """
 
     mode: str
@@ -260,6 +295,55 @@ class DiscretePlan:
     scale: float = 1.0
     group_index: Tensor | None = None
     spatial_matrix: Tensor | None = None
+    backward_zero_slot: bool = False
+
+
+def _gather_tables(src: Tensor, block: Tensor, src_len: int) -> tuple[Tensor, Tensor, bool, bool]:
+    """Forward and backward gather tables from ``src (N_out, A)`` (source column of each
+    expanded column ``(i, a)``, ``-1``: zero) and ``block (N_out,)`` (the backward block of each
+    ``h_i``; within a block every source column is read at most once)."""
+    n_out, A = src.shape
+    E = n_out * A  # expanded columns = the gradient's zero slot
+    dead = src < 0
+    col = torch.where(dead, src_len, src)
+    blocks = int(block.max()) + 1
+    inv = torch.full((blocks * (src_len + 1),), E, dtype=torch.long)
+    # dead entries all land in the dropped column src_len of their block
+    inv.scatter_(0, (col + block.view(-1, 1) * (src_len + 1)).reshape(-1), torch.arange(E))
+    inv = inv.view(blocks, src_len + 1)[:, :src_len]
+    return col.reshape(-1), inv.reshape(-1), bool(dead.any()), bool((inv == E).any())
+
+
+def _factor_interpolation(M: Tensor, tol: float = 1e-12) -> tuple[list[int], Tensor, Tensor]:
+    """``M (N, K, K)`` as ``M_i = M_r(i)[perm_i]`` (row permutations) over few representatives.
+
+    Returns ``(reps, rep_of (N,), perm (N, K))``; ``M_i[q] == M_{reps[rep_of[i]]}[perm[i, q]]``
+    up to ``tol`` (relative). Rows are matched by sorting a generic projection and the match is
+    verified, so a failed match only costs a representative, never correctness.
+    """
+    m = M.detach().cpu().double().numpy()
+    n, K, _ = m.shape
+    atol = tol * max(1.0, float(np.abs(m).max()))
+    v = np.sqrt(np.arange(2.0, K + 2.0))  # a generic projection: equal rows <=> equal keys
+    keys = m @ v  # (N, K)
+    order = np.argsort(keys, axis=1, kind="stable")
+    sk = np.take_along_axis(keys, order, axis=1)
+    reps: list[int] = []
+    rep_of = np.zeros(n, dtype=np.int64)
+    perm = np.zeros((n, K), dtype=np.int64)
+    for i in range(n):
+        for t, r in enumerate(reps):
+            if np.abs(sk[i] - sk[r]).max() > atol * K:
+                continue
+            p = np.empty(K, dtype=np.int64)
+            p[order[i]] = order[r]
+            if np.abs(m[i] - m[r][p]).max() <= atol:
+                rep_of[i], perm[i] = t, p
+                break
+        else:
+            rep_of[i], perm[i] = len(reps), np.arange(K)
+            reps.append(i)
+    return reps, torch.from_numpy(rep_of), torch.from_numpy(perm)
 
 
 def build_discrete_plan(
@@ -274,62 +358,74 @@ def build_discrete_plan(
 ) -> DiscretePlan:
     """Combine the spatial sampling ``(P, N_out, K)``, the group-axis index ``(N_out, N_in)``,
     per-element scales ``(N_out,)`` (``|det h_i|^{-1} / N_in``) and an optional ``(N_out, N_in)``
-    locality mask into a :class:`DiscretePlan`."""
+    locality mask into a :class:`DiscretePlan` (cost independent of ``out_channels``)."""
     P, n_out, K = spatial_index.shape
     n_in = group_index.shape[1]
+    C = in_channels
     gidx = group_index if pair_mask is None else torch.where(pair_mask, group_index, n_in)
+    g = gidx.view(n_out, 1, n_in, 1)
+    c = torch.arange(C).view(1, C, 1, 1)
     uniform = bool(torch.allclose(scale, scale[:1].expand_as(scale), rtol=1e-12, atol=0))
     if exact and uniform:
-        S = n_in * K
-        T = out_channels * in_channels * S  # numel of the weight = the zero slot
-        s = gidx[:, :, None] * K + spatial_index[0, :, None, :]  # (N_out, N_in, K)
-        dead = (spatial_index[0, :, None, :] == K) | (gidx[:, :, None] == n_in)
-        o = torch.arange(out_channels).view(-1, 1, 1, 1, 1)
-        c = torch.arange(in_channels).view(1, 1, -1, 1, 1)
-        flat = (o * in_channels + c) * S + s.view(1, n_out, 1, n_in, K)
-        flat = torch.where(dead.view(1, n_out, 1, n_in, K), T, flat).reshape(-1)
-        E = flat.numel()
-        i_of_e = torch.arange(n_out).view(1, n_out, 1, 1, 1).expand(
-            out_channels, n_out, in_channels, n_in, K
-        ).reshape(-1)
-        live = flat < T
-        inv = torch.full((n_out, T), E, dtype=torch.long)
-        inv[i_of_e[live], flat[live]] = torch.arange(E)[live]
+        sp = spatial_index[0].view(n_out, 1, 1, K)
+        src = (c * n_in + g) * K + sp  # (N_out, C, N_in, K)
+        src = torch.where((g == n_in) | (sp == K), -1, src).reshape(n_out, -1)
+        index, back, zs, bzs = _gather_tables(src, torch.arange(n_out), C * n_in * K)
         return DiscretePlan(
-            "gather", n_out, n_in, flat_index=flat, backward_index=inv.reshape(-1),
-            zero_slot=bool((~live).any()), scale=float(scale[0]),
+            "gather", n_out, n_in, flat_index=index, backward_index=back, zero_slot=zs,
+            scale=float(scale[0]), backward_zero_slot=bzs,
         )
     w = spatial_weight * scale.view(1, -1, 1)  # (P, N_out, K)
     M = torch.zeros(n_out, K, K + 1, dtype=w.dtype)
     for p in range(P):
         M.scatter_add_(2, spatial_index[p].unsqueeze(-1), w[p].unsqueeze(-1))
+    M = M[:, :, :K]  # M[i, q, s]: transformed position q <- base position s
+    reps, rep_of, perm = _factor_interpolation(M)
+    R = len(reps)
+    Mt = M[reps].permute(2, 0, 1).reshape(K, R * K).contiguous()  # [s, (r, q')]
+    # expanded (i, c, j, q) <- src column (c, g_ij, r(i), perm_i(q)) of weight @ Mt
+    r = rep_of.view(n_out, 1, 1, 1)
+    src = ((c * n_in + g) * R + r) * K + perm.view(n_out, 1, 1, K)
+    src = torch.where(g == n_in, -1, src).reshape(n_out, -1)
+    block = torch.zeros(n_out, dtype=torch.long)  # rank of h_i among those sharing r(i)
+    for t in range(R):
+        members = (rep_of == t).nonzero().view(-1)
+        block[members] = torch.arange(members.numel())
+    index, back, zs, bzs = _gather_tables(src, block, C * n_in * R * K)
     return DiscretePlan(
-        "interp", n_out, n_in, group_index=gidx.reshape(-1), spatial_matrix=M[:, :, :K].contiguous()
+        "interp", n_out, n_in, group_index=index, spatial_matrix=Mt, backward_index=back,
+        zero_slot=zs, backward_zero_slot=bzs,
     )
 
 
-class _PermutationExpand(torch.autograd.Function):
-    """``flat[index]`` whose backward is the gather ``sum_i grad[backward_index_i]``.
+class _ColumnGather(torch.autograd.Function):
+    """``src.index_select(1, index)`` for ``src (R, L)``, with an optional zero column ``L``.
 
-    Valid because each output element's transform reads every weight entry at most once (a
-    linear bijection of the kernel grid and a permutation of the group axis).
+    ``backward_index`` ``(P L,)`` lists, for each of ``P`` blocks and each source column, the
+    output column that reads it (or the output zero slot): valid because within a block every
+    source column is read at most once (a bijection of the kernel grid and a permutation of
+    the group axis), so the backward is a gather and a sum over the ``P`` blocks.
     """
 
     @staticmethod
-    def forward(
-        ctx, flat: Tensor, index: Tensor, backward_index: Tensor, num_out: int, zero_slot: bool
-    ) -> Tensor:
+    def forward(ctx, src: Tensor, index: Tensor, backward_index: Tensor, zero_slot: bool,
+                backward_zero_slot: bool) -> Tensor:
         ctx.save_for_backward(backward_index)
-        ctx.num_out = num_out
+        ctx.backward_zero_slot = backward_zero_slot
+        ctx.src_len = src.shape[1]
         if zero_slot:
-            flat = torch.cat([flat, flat.new_zeros(1)])
-        return flat.index_select(0, index)
+            src = torch.cat([src, src.new_zeros(src.shape[0], 1)], dim=1)
+        return src.index_select(1, index)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (backward_index,) = ctx.saved_tensors
-        g = torch.cat([grad.reshape(-1), grad.new_zeros(1)])
-        return g.index_select(0, backward_index).view(ctx.num_out, -1).sum(0), None, None, None, None
+        if ctx.backward_zero_slot:
+            grad = torch.cat([grad, grad.new_zeros(grad.shape[0], 1)], dim=1)
+        g = grad.index_select(1, backward_index)
+        if g.shape[1] != ctx.src_len:
+            g = g.view(g.shape[0], -1, ctx.src_len).sum(1)
+        return g, None, None, None, None
 
 
 def expand_discrete(
@@ -343,25 +439,30 @@ def expand_discrete(
     scale: float = 1.0,
     group_index: Tensor | None = None,
     spatial_matrix: Tensor | None = None,
+    backward_zero_slot: bool = True,
 ) -> Tensor:
     """Expanded weight ``(C_out N_out, C_in N_in, *k)`` from ``weight (C_out, C_in, N_in, *k)``.
 
-    ``"gather"`` is a single gather of ``weight.flatten()`` (and a gather in the backward);
-    ``"interp"`` a gather of the group axis and one batched matmul with the interpolation
-    matrices (cost ``C_out C_in N_out N_in K^2``, independent of batch and image size).
+    ``"gather"`` is a single gather of the weight's columns (and a gather in the backward);
+    ``"interp"`` one small matmul with the representative interpolation matrices (cost
+    ``C_out C_in N_in R K^2``, independent of batch and image size) and one such gather. The
+    arguments are the fields of :class:`DiscretePlan` (``backward_zero_slot=True`` is always
+    valid, ``False`` skips a copy when every source entry is read).
     """
     C_out, C_in, n_in = weight.shape[:3]
+    assert backward_index is not None
     if mode == "gather":
-        out = _PermutationExpand.apply(weight.reshape(-1), flat_index, backward_index, num_out, zero_slot)
+        src = weight.reshape(C_out, -1)
         if scale != 1.0:
-            out = out * scale
-        return out.view(C_out * num_out, C_in * n_in, *kernel_size)
-    assert group_index is not None and spatial_matrix is not None
-    K = spatial_matrix.shape[-1]
-    w = torch.nn.functional.pad(weight.reshape(C_out, C_in, n_in, K), (0, 0, 0, 1))
-    g = w.index_select(2, group_index).view(C_out, C_in, num_out, n_in, K)
-    out = torch.einsum("ocijs,iqs->oicjq", g, spatial_matrix.to(weight.dtype))
-    return out.reshape(C_out * num_out, C_in * n_in, *kernel_size)
+            src = src * scale
+        index = flat_index
+    else:
+        assert group_index is not None and spatial_matrix is not None
+        K = spatial_matrix.shape[0]
+        src = (weight.reshape(-1, K) @ spatial_matrix.to(weight.dtype)).view(C_out, -1)
+        index = group_index
+    out = _ColumnGather.apply(src, index, backward_index, zero_slot, backward_zero_slot)
+    return out.view(C_out * num_out, C_in * n_in, *kernel_size)
 
 
 def continuous_coordinates(
