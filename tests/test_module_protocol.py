@@ -47,22 +47,9 @@ from _module_zoo import IMPORT_ERRORS, ZOO, ZooEntry, cheapest_entry  # noqa: E4
 # cache_train_step, cache_eval_step, dtype, compile, fullgraph.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
-_GCONV_BREAK = ("graph break in eval mode: torch.is_inference_mode_enabled() in "
-                "_RegularGroupConv._param_key (groupconv/nn/gconv.py, eval kernel cache key) is "
-                "not traceable by dynamo")
 _FLEX_BREAK = ("graph break: float Tensor.tolist() host sync of the FlexConv crop "
-               "(groupconv/nn/flexconv.py:64, _crop_axes) is not traceable by dynamo; the CKConv "
-               "cache-key guard (ckconv.py:321) would fail next")
-for _id in ("LiftingConv-C4", "LiftingConv-D4", "LiftingConv-SO2-8-interp",
-            "LiftingConv-SO2-8-siren", "GroupConv-C4", "GroupConv-D4", "GroupConv-SO2-8-mlp",
-            "GroupConv-SO2-8-haar", "SeparableGroupConv-C4", "SeparableGroupConv-SO2-8-siren",
-            "PointwiseGroupConv-C4", "PartialGroupConv-C4", "GroupSequential-C4",
-            "GroupChannelAttention-C4", "GroupSpatialAttention-C4", "FeatureAttention-C4",
-            "AttentiveLiftingConv-C4", "AttentiveGroupConv-D4-feature",
-            "AttentiveGroupConv-C4-full", "CoAttentiveGroupConv-C4", "GCNN-C4",
-            "GCNN-SO2-8-siren", "AttentiveGCNN-C4", "CKGResBlock-SO2-4", "CKGResNet-SO2-8",
-            "PartialGCNN-SO2"):
-    KNOWN_FAILURES["fullgraph", _id] = _GCONV_BREAK
+               "(groupconv/nn/flexconv.py, _crop_axes) is not traceable by dynamo: dynamic cropping "
+               "makes the kernel size data-dependent (documented)")
 for _id in ("FlexConv-2d", "FlexConv-1d-causal", "SeparableFlexConv-1d", "CKCNN-flex-magnet",
             "CCNN-1d", "FlexNet-2d"):
     KNOWN_FAILURES["fullgraph", _id] = _FLEX_BREAK

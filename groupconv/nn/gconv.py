@@ -386,9 +386,12 @@ class _RegularGroupConv(nn.Module):
 
     def _expanded(self, in_grid, generator) -> tuple[Tensor, Tensor]:
         out_grid, grid_in, fresh = self._grids_for_forward(in_grid, generator)
+        # no cache under torch.compile: the key reads version counters and the inference-mode
+        # flag, which dynamo cannot trace (the compiled graph re-expands the kernel anyway)
         cacheable = (
             not self.training
             and not fresh
+            and not torch.compiler.is_compiling()
             and (not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters()))
         )
         if cacheable:
