@@ -259,7 +259,6 @@ if m_at is not None:
 m_b = _load("groupconv.models.baselines")
 if m_b is not None:
     _conv3 = partial(nn.Conv1d, kernel_size=3, padding=1)  # picklable conv factory
-    _add(m_b, "ChannelLayerNorm", "models.ChannelLayerNorm", lambda: m_b.ChannelLayerNorm(2), SEQ)
     _add(m_b, "CausalConv1d", "CausalConv1d", lambda: m_b.CausalConv1d(2, 3, 3, dilation=2), SEQ)
     _add(m_b, "TCNBlock", "TCNBlock", lambda: m_b.TCNBlock(2, 4, _conv3), SEQ)
     _add(m_b, "SequenceReadout", "SequenceReadout", lambda: m_b.SequenceReadout(2, 3, "mean"), SEQ)

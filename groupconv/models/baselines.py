@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
+from ..nn.transformer import ChannelLayerNorm  # per-position LayerNorm over channels (shared)
 
 __all__ = [
     "ChannelLayerNorm",
@@ -54,36 +55,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
         8
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channel axis (dim 1) of ``(B, C, *spatial)``, at every position.
-
-    Unlike ``GroupNorm(1, C)`` (CKConv's "LayerNorm", which normalises over channels *and*
-    time) it never mixes positions: causal models stay causal and statistics do not depend on
-    the input length.
-
-    Example:
-        >>> y = ChannelLayerNorm(4)(torch.randn(2, 4, 7))
-        >>> torch.allclose(y.mean(1), torch.zeros(2, 7), atol=1e-6)
-        True
-    """
-
-    def __init__(self, num_channels: int, eps: float = 1e-5, device=None, dtype=None) -> None:
-        super().__init__()
-        self.num_channels = check_positive_int(num_channels, "num_channels")
-        self.eps = float(eps)
-        self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
-        self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).square().mean(1, keepdim=True)
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
-
-    def extra_repr(self) -> str:  # noqa: D102
-        return f"{self.num_channels}, eps={self.eps}"
 
 
 def make_norm(norm: NormName | None, channels: int, data_dim: int = 1) -> nn.Module:
