@@ -215,6 +215,41 @@ def test_transformer_block_equivariant_and_trains(device):
     assert all(g is not None and bool(torch.isfinite(g).all()) for g in grads)
 
 
+@pytest.mark.parametrize("embedding", ["mlp", "linear", "none"])
+def test_transformer_embedding_and_readout(embedding, device):
+    torch.manual_seed(0)
+    kw = dict(channels=4, blocks=(0, 1), heads=2, patch_size=3, embedding=embedding, device=device,
+              dtype=torch.float64)
+    mean = GroupTransformer(1, 3, CyclicGroup(4), **kw).eval()
+    assert mean.lift.in_channels == (1 if embedding == "none" else 4)
+    assert len(list(mean.embed.parameters())) == {"mlp": 4, "linear": 2, "none": 0}[embedding]
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, device=device)
+    # the readout: mean over space of the per-pixel logits, then max over the group axis
+    f = mean.features(x)
+    assert f.shape == (2, 3, 4, 4, 4)
+    torch.testing.assert_close(mean(x), f.mean(dim=(-2, -1)).amax(-1))
+    summed = GroupTransformer(1, 3, CyclicGroup(4), spatial_pool="sum", **kw).eval()
+    summed.load_state_dict(mean.state_dict())
+    torch.testing.assert_close(summed(x), 16 * mean(x))
+    assert_invariant(mean, x, mode="exact")
+    # the embedding is pointwise: it only sees one pixel's channels
+    if embedding != "none":
+        e = mean.embed(x.movedim(1, -1)).movedim(-1, 1)
+        e2 = mean.embed(x[:, :, :1, :1].movedim(1, -1)).movedim(-1, 1)
+        torch.testing.assert_close(e[:, :, :1, :1], e2)
+
+
+def test_transformer_option_errors():
+    G = CyclicGroup(4)
+    with pytest.raises(ValueError, match="embedding must be one of.*got 'conv'"):
+        GroupTransformer(1, 2, G, channels=4, blocks=(1,), heads=2, embedding="conv")
+    with pytest.raises(ValueError, match="spatial_pool must be 'mean' or 'sum', got 'max'"):
+        GroupTransformer(1, 2, G, channels=4, blocks=(1,), heads=2, spatial_pool="max")
+    model = GroupTransformer(2, 2, G, channels=4, blocks=(1,), heads=2, patch_size=3)
+    with pytest.raises(ValueError, match=r"in_channels=2.*\(1, 1, 6, 6\)"):
+        model(torch.randn(1, 1, 6, 6))
+
+
 def test_odd_pooling_warns():
     model = GroupTransformer(1, 2, CyclicGroup(4), channels=4, blocks=(1, 1), heads=2, patch_size=3)
     with pytest.warns(UserWarning, match="drops a row"):
