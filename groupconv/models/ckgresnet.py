@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_positive_int
 from ..groups.base import Group
 from ..nn.gconv import GroupConv, LiftingConv
 from ..nn.partial import (
@@ -65,7 +65,8 @@ from ..nn.partial import (
 )
 from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
 from ..nn.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
-from .gcnn import _check_choice, _check_dropout, _check_pool_after
+from ._common import InvariantImageClassifier, check_pool_after
+from .gcnn import _check_choice, _check_dropout
 
 __all__ = ["CKGResNet", "CKGResBlock"]
 
@@ -195,7 +196,7 @@ class CKGResBlock(nn.Module):
         return self.forward_with_grid(x, in_grid, generator)[0]
 
 
-class CKGResNet(nn.Module):
+class CKGResNet(InvariantImageClassifier, nn.Module):
     """Continuous-kernel residual G-CNN on images, invariant logits.
 
     Args:
@@ -303,7 +304,7 @@ class CKGResNet(nn.Module):
                 raise ValueError("hidden_channels must be an int or a non-empty sequence, got ()")
         k = check_positive_int(kernel_size, "kernel_size")
         self.norm = _check_choice(norm, "norm", ("batch", "layer", "none"))
-        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.pool_after = check_pool_after(pool_after, len(chans))
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "sampler": sampler,
                                    "kernel_net": kernel_net, "mask": mask, "mask_radius": float(mask_radius)}
         if kernel_net_kwargs:
@@ -331,20 +332,6 @@ class CKGResNet(nn.Module):
         self._partial_flags = [m.partial for m in self._partial_convs()]
         if fully_equivariant:
             self.set_fully_equivariant(True)
-
-    @property
-    def in_field(self):
-        """How the group acts on the input: an ``ImageField`` of the group."""
-        from ..spaces import ImageField
-
-        return ImageField(self.group)
-
-    @property
-    def out_field(self):
-        """The logits: a ``TrivialField`` (partial models: invariant once fully equivariant)."""
-        from ..spaces import TrivialField
-
-        return TrivialField(self.group)
 
     # -- partial equivariance -------------------------------------------------------------------
     def _partial_convs(self) -> list[nn.Module]:
@@ -384,11 +371,7 @@ class CKGResNet(nn.Module):
     # -- forward --------------------------------------------------------------------------------
     def features(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The last group feature map ``(B, C, N, h, w)`` before the readout."""
-        x = check_tensor(x, "x")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+        x = self._check_image(x)
         y, grid, m = _conv_with_grid(self.lift, x, None, generator)
         y = _drop(torch.relu(self.lift_norm(y)), m)
         for i, block in enumerate(self.blocks):

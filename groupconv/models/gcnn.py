@@ -44,6 +44,7 @@ from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..nn.gconv import GroupConv, LiftingConv
 from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ._common import InvariantImageClassifier, check_channels, check_pool_after
 
 __all__ = ["GCNN", "Z2CNN", "count_parameters"]
 
@@ -60,23 +61,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _check_channels(channels: object) -> tuple[int, ...]:
-    if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
-        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
-    return tuple(check_positive_int(c, "channels[i]") for c in channels)
-
-
-def _check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
-    if not isinstance(pool_after, Sequence) or isinstance(pool_after, str):
-        raise ValueError(f"pool_after must be a sequence of layer indices, got {pool_after!r}")
-    out = []
-    for i in pool_after:
-        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-            raise ValueError(f"pool_after must hold layer indices in [0, {n}), got {tuple(pool_after)!r}")
-        out.append(i)
-    return tuple(sorted(set(out)))
-
-
 def _check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
@@ -89,7 +73,7 @@ def _check_dropout(p: object) -> float:
     return float(p)
 
 
-class GCNN(nn.Module):
+class GCNN(InvariantImageClassifier, nn.Module):
     """P4CNN-style G-CNN: lifting conv, group convs, invariant pooling, linear classifier.
 
     Args:
@@ -159,10 +143,10 @@ class GCNN(nn.Module):
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group
-        chans = _check_channels(channels)
+        chans = check_channels(channels)
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
-        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.pool_after = check_pool_after(pool_after, len(chans))
         self.norm = _check_choice(norm, "norm", ("batch", "layer", "none"))
         p = _check_dropout(dropout)
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "kernel_net": kernel_net,
@@ -192,27 +176,9 @@ class GCNN(nn.Module):
                                            _check_choice(spatial_pool, "spatial_pool", ("max", "mean")))
         self.head = nn.Linear(chans[-1], self.num_classes)
 
-    @property
-    def in_field(self):
-        """How the group acts on the input: an ``ImageField`` of the group."""
-        from ..spaces import ImageField
-
-        return ImageField(self.group)
-
-    @property
-    def out_field(self):
-        """The logits are invariant: a ``TrivialField``."""
-        from ..spaces import TrivialField
-
-        return TrivialField(self.group)
-
     def features(self, x: Tensor) -> Tensor:
         """The last group feature map ``(B, channels[-1], N, h, w)`` (before the readout)."""
-        x = check_tensor(x, "x")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+        x = self._check_image(x)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             x = self.dropout(torch.relu(norm(conv(x))))
             if i in self.pool_after:
@@ -273,10 +239,10 @@ class Z2CNN(nn.Module):
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
-        chans = _check_channels(channels)
+        chans = check_channels(channels)
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
-        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.pool_after = check_pool_after(pool_after, len(chans))
         self.norm = _check_choice(norm, "norm", ("batch", "none"))
         self.spatial_pool = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
         self.convs = nn.ModuleList()

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_positive_int
 from ..groups.base import Group
 from ..nn.partial import (
     GroupSequential,
@@ -51,26 +51,12 @@ from ..nn.partial import (
     partial_param_groups,
 )
 from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, SpatialMaxPool
+from ._common import InvariantImageClassifier, check_channels, check_pool_after
 
 __all__ = ["PartialGCNN"]
 
 
-def _check_channels(channels: object) -> tuple[int, ...]:
-    if isinstance(channels, (int, str)) or not isinstance(channels, Sequence) or len(channels) == 0:
-        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
-    return tuple(check_positive_int(c, "channels[i]") for c in channels)
-
-
-def _check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
-    if not isinstance(pool_after, Sequence) or isinstance(pool_after, str):
-        raise ValueError(f"pool_after must be a sequence of layer indices, got {pool_after!r}")
-    for i in pool_after:
-        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-            raise ValueError(f"pool_after must hold layer indices in [0, {n}), got {tuple(pool_after)!r}")
-    return tuple(sorted(set(pool_after)))
-
-
-class PartialGCNN(nn.Module):
+class PartialGCNN(InvariantImageClassifier, nn.Module):
     """Partial G-CNN classifier for images ``(B, in_channels, H, W) -> (B, num_classes)``.
 
     Args:
@@ -133,10 +119,10 @@ class PartialGCNN(nn.Module):
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group
-        chans = _check_channels(channels)
+        chans = check_channels(channels)
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = check_positive_int(first_kernel_size, "first_kernel_size")
-        self.pool_after = _check_pool_after(pool_after, len(chans))
+        self.pool_after = check_pool_after(pool_after, len(chans))
         conv_kw: dict[str, Any] = {
             "num_elements": num_elements, "kernel_net": kernel_net, "bias": False, "mode": mode,
             "init_extent": init_extent, "init_keep": init_keep, "temperature": temperature,
@@ -182,32 +168,10 @@ class PartialGCNN(nn.Module):
         for conv, was_partial in zip(self.convs, self._partial_flags, strict=True):
             conv.set_fully_equivariant(True if flag else not was_partial)
 
-    @property
-    def in_field(self):
-        """How the group acts on the input: an ``ImageField`` of the group."""
-        from ..spaces import ImageField
-
-        return ImageField(self.group)
-
-    @property
-    def out_field(self):
-        """The logits: a ``TrivialField`` (invariant only when fully equivariant)."""
-        from ..spaces import TrivialField
-
-        return TrivialField(self.group)
-
     # -- forward ------------------------------------------------------------------------------
-    def _check(self, x: object) -> Tensor:
-        x = check_tensor(x, "x")
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
-        return x
-
     def features(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The pooled invariant features ``(B, channels[-1])`` before the linear head."""
-        return self.body(self._check(x), generator=generator)
+        return self.body(self._check_image(x), generator=generator)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``."""

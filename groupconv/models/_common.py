@@ -1,0 +1,64 @@
+"""Pieces shared by the image G-CNN models (GCNN, PartialGCNN, CKGResNet).
+
+Example:
+    >>> check_channels((8, 16))
+    (8, 16)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+from .._validation import check_positive_int, check_tensor
+from ..spaces import ImageField, TrivialField
+
+__all__ = ["check_channels", "check_pool_after", "InvariantImageClassifier"]
+
+
+def check_channels(channels: object) -> tuple[int, ...]:
+    """A non-empty sequence of positive ints (per-layer widths)."""
+    if isinstance(channels, (int, str)) or not isinstance(channels, Sequence) or len(channels) == 0:
+        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
+    return tuple(check_positive_int(c, "channels[i]") for c in channels)
+
+
+def check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
+    """Sorted unique layer indices in ``[0, n)`` after which a spatial pool runs."""
+    if not isinstance(pool_after, Sequence) or isinstance(pool_after, str):
+        raise ValueError(f"pool_after must be a sequence of layer indices, got {pool_after!r}")
+    for i in pool_after:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise ValueError(f"pool_after must hold layer indices in [0, {n}), got {tuple(pool_after)!r}")
+    return tuple(sorted(set(pool_after)))
+
+
+class InvariantImageClassifier:
+    """Mixin for ``nn.Module`` classifiers ``(B, in_channels, H, W) -> (B, K)`` of a ``group``.
+
+    Declares the fields the verification kit reads (an ``ImageField`` in, invariant logits out;
+    partial models are invariant once switched to fully equivariant) and the input check.
+    Subclasses set ``self.group`` and ``self.in_channels``.
+    """
+
+    group: object
+    in_channels: int
+
+    @property
+    def in_field(self) -> ImageField:
+        """How the group acts on the input: an ``ImageField`` of the group."""
+        return ImageField(self.group)
+
+    @property
+    def out_field(self) -> TrivialField:
+        """The logits are invariant: a ``TrivialField``."""
+        return TrivialField(self.group)
+
+    def _check_image(self, x: object) -> Tensor:
+        x = check_tensor(x, "x")
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        return x
