@@ -22,6 +22,8 @@ from groupconv.groups import SO2, CyclicGroup, DihedralGroup, OctahedralGroup
 from groupconv.groups.base import Group
 from groupconv.nn.gconv import GroupConv, LiftingConv
 from groupconv.nn.pooling import GlobalInvariantPool, GroupBatchNorm
+from groupconv.sampling import StratifiedSampler
+from groupconv.sampling.samplers import Sampler
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 
@@ -587,3 +589,119 @@ def test_mask_sampling_is_the_masked_spatial_sampling():
             idx, wgt, exact = spatial_sampling(G, grid, (5, 5), r)
             idx2, wgt2 = mask_sampling(*spatial_sampling(G, grid, (5, 5))[:2], (5, 5), r)
             assert torch.equal(idx, idx2) and torch.equal(wgt, wgt2)
+
+
+# -- per-batch-element random grids ------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _FixedGrids(Sampler):
+    """Test sampler returning given grids: ``(n, *e)`` (per="call") or ``(B, n, *e)`` (per="batch")."""
+
+    grids: torch.Tensor = None  # type: ignore[assignment]
+    per: str = "call"
+
+    def _sample(self, group, n, batch, generator, device, dtype):
+        g = self.grids.to(device=device, dtype=dtype or self.grids.dtype)
+        assert g.shape[-2] == n and (batch is None or g.shape[0] == batch)
+        return g
+
+
+def _pb_kw(sampler, device, dtype=torch.float32):
+    return {"num_elements": 5, "sampler": sampler, "kernel_net": "siren", "padding": 1,
+            "device": device, "dtype": dtype}
+
+
+def _with_sampler(layer, sampler):
+    """A copy of ``layer`` (same parameters) drawing its training grids from ``sampler``."""
+    other = copy.deepcopy(layer)
+    other.sampler = sampler
+    other._per_batch = sampler.per_batch_element
+    return other
+
+
+def test_per_batch_grids_match_per_sample_shared_grids(device, float_dtype):
+    torch.manual_seed(3)
+    G = SO2()
+    s = StratifiedSampler(per="batch")
+    tol = {torch.float32: 1e-6, torch.float64: 1e-12}[float_dtype]
+    lift = LiftingConv(2, 3, G, 3, **_pb_kw(s, device, float_dtype))
+    gc = GroupConv(3, 2, G, 3, group_support=2.5, **_pb_kw(s, device, float_dtype))
+    x = torch.randn(3, 2, 6, 6, device=device, dtype=float_dtype)
+    gen = torch.Generator().manual_seed(0)
+    h, g1 = lift.forward_with_grid(x, generator=gen)
+    y, g2 = gc.forward_with_grid(h, in_grid=g1, generator=gen)
+    assert g1.shape == g2.shape == (3, 5, 1) and h.shape == (3, 3, 5, 6, 6) and y.shape == (3, 2, 5, 6, 6)
+    assert not torch.allclose(g1[0], g1[1]) and not torch.allclose(g1[0], g2[0])  # independent draws
+    for b in range(3):  # the same layers on x[b:b+1] with sample b's grids shared (per-call path)
+        lb = _with_sampler(lift, _FixedGrids(g1[b]))
+        gb = _with_sampler(gc, _FixedGrids(g2[b]))
+        hb, gb1 = lb.forward_with_grid(x[b : b + 1])
+        assert torch.equal(gb1, g1[b])
+        assert rel_err(hb, h[b : b + 1]) <= tol
+        assert rel_err(gb(hb, in_grid=g1[b]), y[b : b + 1]) <= tol
+    # gradients flow to the kernel net through the grouped conv
+    y.square().sum().backward()
+    assert all(p.grad is not None for p in lift.parameters())
+
+
+def test_per_batch_grids_rotated_input_and_grids(device):
+    """Rotating x by g = +90 deg and every grid h -> g h rotates the output maps exactly."""
+    torch.manual_seed(4)
+    G = SO2()
+    g1 = StratifiedSampler(per="batch")(G, 5, batch_size=2, generator=torch.Generator().manual_seed(1))
+    g2 = StratifiedSampler(per="batch")(G, 5, batch_size=2, generator=torch.Generator().manual_seed(2))
+    g = torch.tensor([math.pi / 2], dtype=g1.dtype)
+    lift = LiftingConv(1, 3, G, 3, **_pb_kw(_FixedGrids(g1, per="batch"), device))
+    gc = GroupConv(3, 2, G, 3, **_pb_kw(_FixedGrids(g2, per="batch"), device))
+    lift_r = _with_sampler(lift, _FixedGrids(G.product(g, g1), per="batch"))
+    gc_r = _with_sampler(gc, _FixedGrids(G.product(g, g2), per="batch"))
+    x = torch.randn(2, 1, 7, 7, device=device)
+    h, o1 = lift.forward_with_grid(x)
+    y = gc(h, in_grid=o1)
+    hr, o1r = lift_r.forward_with_grid(rot(x, 1))
+    assert torch.allclose(o1r.cpu(), G.product(g, g1).to(o1r.dtype))
+    assert rel_err(hr, rot(h, 1)) <= 1e-5
+    assert rel_err(gc_r(hr, in_grid=o1r), rot(y, 1)) <= 1e-5
+    assert rel_err(gc(hr, in_grid=o1), rot(y, 1)) > 1e-3  # the grids must rotate too
+
+
+def test_per_batch_grids_eval_uses_deterministic_grid(device):
+    torch.manual_seed(5)
+    lift = LiftingConv(1, 2, SO2(), 3, **_pb_kw(StratifiedSampler(per="batch"), device))
+    gc = GroupConv(2, 2, SO2(), 3, **_pb_kw(StratifiedSampler(per="batch"), device))
+    x = torch.randn(2, 1, 6, 6, device=device)
+    with pytest.raises(ValueError, match="one grid per batch element"):
+        lift.expanded_weight()
+    lift.eval()
+    gc.eval()
+    h, grid = lift.forward_with_grid(x, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(grid.cpu(), SO2().grid(5, dtype=grid.dtype))
+    ref = LiftingConv(1, 2, SO2(), 3, num_elements=5, kernel_net="siren", padding=1, device=device)
+    ref.load_state_dict(lift.state_dict())
+    ref.eval()
+    assert rel_err(h, ref(x)) <= 1e-6
+    y = gc(h, in_grid=grid)
+    # a batched deterministic in_grid takes the grouped-conv path and agrees
+    yb, gb = gc.forward_with_grid(h, in_grid=grid.expand(2, *grid.shape))
+    assert gb.shape == (2, 5, 1) and rel_err(yb, y) <= 1e-6
+
+
+def test_per_batch_grids_errors(device):
+    s = StratifiedSampler(per="batch")
+    with pytest.raises(ValueError, match="kernel_net"):
+        LiftingConv(1, 2, SO2(), 3, num_elements=4, sampler=s)
+    with pytest.raises(ValueError, match="kernel_net"):
+        GroupConv(1, 2, SO2(), 3, num_elements=4, sampler=s)
+    lift = LiftingConv(1, 2, SO2(), 3, **_pb_kw(s, device))
+    gc = GroupConv(2, 2, SO2(), 3, **_pb_kw(s, device))
+    h, grid = lift.forward_with_grid(torch.randn(3, 1, 5, 5, device=device))
+    with pytest.raises(ValueError, match=r"in_grid must have shape \(B=2, in_num_elements=5"):
+        gc(h[:2], in_grid=grid)
+    with pytest.raises(ValueError, match=r"in_grid must have shape \(B=3, in_num_elements=5"):
+        gc(h, in_grid=grid[:, :4])
+    disc = GroupConv(2, 2, CyclicGroup(4), 3)
+    with pytest.raises(ValueError, match="continuous kernels"):
+        disc(torch.randn(2, 2, 4, 5, 5), in_grid=CyclicGroup(4).elements().expand(2, 4, 1))
+    from groupconv.nn.partial import PartialGroupConv
+
+    assert not PartialGroupConv._supports_per_batch_grids()
+    assert GroupConv._supports_per_batch_grids() and LiftingConv._supports_per_batch_grids()

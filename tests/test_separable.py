@@ -252,3 +252,13 @@ def test_bad_inputs():
         PointwiseGroupConv(1, 1, G, kernel_size=3)
     with pytest.raises(ValueError, match="kernel_net"):
         PointwiseGroupConv(1, 1, SO2(), num_elements=8, in_num_elements=4)
+
+
+def test_per_batch_element_sampler_is_refused():
+    from groupconv.groups import SO2
+    from groupconv.sampling import StratifiedSampler
+
+    for variant in ("separable", "dseparable"):
+        with pytest.raises(ValueError, match="per-batch-element"):
+            SeparableGroupConv(2, 2, SO2(), 3, variant=variant, num_elements=4, kernel_net="siren",
+                               sampler=StratifiedSampler(per="batch"))

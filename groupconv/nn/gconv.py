@@ -13,7 +13,10 @@ grid); a continuous one needs ``num_elements=N`` (the deterministic uniform ``gr
 or an explicit ``sampler=`` from :mod:`groupconv.sampling`. A random sampler (stratified,
 Haar...) draws a new output grid at every training forward (equivariance in expectation) and
 uses ``group.grid(N)`` in eval mode; pass the previous layer's grid as ``in_grid`` (see
-``forward_with_grid``) when stacking random-grid layers.
+``forward_with_grid``) when stacking random-grid layers. A sampler with ``per="batch"`` draws
+one grid per batch element (returned as ``(B, N, *element_shape)``; a following ``GroupConv``
+takes it as ``in_grid``): the ``B`` expanded kernels come from one batched kernel-net call and
+the layer runs ONE grouped conv (``groups=B``). Continuous kernels only.
 
 Kernels.
 
@@ -70,6 +73,7 @@ from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
 from .gconv_kernels import (
     as_tuple,
+    batched_continuous_weight,
     build_discrete_plan,
     continuous_coordinates,
     expand_discrete,
@@ -147,7 +151,12 @@ class _RegularGroupConv(nn.Module):
             self.padding = as_tuple(padding, d, "padding")
         self.sampler = sampler
         self.group_support = group_support
-        out_grid, self._stochastic = resolve_grid(group, num_elements, sampler, type(self).__name__)
+        out_grid, self._stochastic = resolve_grid(
+            group, num_elements, sampler, type(self).__name__,
+            per_batch=self._supports_per_batch_grids(),
+        )
+        # one random grid per batch element in training (continuous kernels; checked below)
+        self._per_batch = self._stochastic and bool(getattr(sampler, "per_batch_element", False))
         self.num_elements = int(out_grid.shape[0])
         if self._lifting:
             in_grid = None
@@ -226,6 +235,13 @@ class _RegularGroupConv(nn.Module):
         self._warned_stride = False
 
     # -- construction helpers ----------------------------------------------------------------
+    @classmethod
+    def _supports_per_batch_grids(cls) -> bool:
+        """Per-batch grids bypass the shared-grid hooks: only for classes that keep them."""
+        hooks = ("forward_with_grid", "_grids_for_forward", "_compute_weight", "_continuous_weight",
+                 "_element_scale", "_expanded", "_make_kernel_net")
+        return all(getattr(cls, h) is getattr(_RegularGroupConv, h) for h in hooks)
+
     def _check_kernel_size(self, out_grid: Tensor) -> None:
         M = self.group.matrix(out_grid).to(torch.float64)
         eye = torch.eye(self.spatial_dims, dtype=torch.float64)
@@ -324,6 +340,11 @@ class _RegularGroupConv(nn.Module):
 
     # -- kernel expansion --------------------------------------------------------------------
     def _grids_for_forward(self, in_grid: Tensor | None, generator) -> tuple[Tensor, Tensor | None, bool]:
+        if self.training and getattr(self, "_per_batch", False):
+            raise ValueError(
+                f"sampler={self.sampler!r} draws one grid per batch element: there is no single "
+                "expanded kernel in training mode (use forward / forward_with_grid, or eval())"
+            )
         fresh = self.training and self._stochastic
         out_grid = self.out_grid
         if fresh:
@@ -336,7 +357,7 @@ class _RegularGroupConv(nn.Module):
             if not self.continuous:
                 raise ValueError("in_grid is only supported with continuous kernels (kernel_net=)")
             grid_in = self.group.check_element(in_grid, "in_grid")
-            if grid_in.shape[0] != self.in_num_elements:
+            if grid_in.dim() != 1 + len(self.group.element_shape) or grid_in.shape[0] != self.in_num_elements:
                 raise ValueError(
                     f"in_grid must hold in_num_elements={self.in_num_elements} elements, "
                     f"got shape {tuple(grid_in.shape)}"
@@ -451,9 +472,14 @@ class _RegularGroupConv(nn.Module):
         """``(y, out_grid)``: the output and the grid of H it is sampled on.
 
         ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
-        when it differs from the layer's deterministic one (stacked random-grid layers).
+        when it differs from the layer's deterministic one (stacked random-grid layers): shared
+        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
+        a ``per="batch"`` sampler (training) or a batched ``in_grid``, ``out_grid`` is
+        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
         """
         x = self._check_input(x)
+        if self._per_batch_call(in_grid):
+            return self._forward_per_batch(x, in_grid, generator)
         weight, out_grid = self._expanded(in_grid, generator)
         B = x.shape[0]
         inp = x if self._lifting else x.flatten(1, 2)
@@ -467,6 +493,72 @@ class _RegularGroupConv(nn.Module):
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         return self.forward_with_grid(x, in_grid, generator)[0]
+
+    # -- per-batch-element grids -------------------------------------------------------------
+    def _per_batch_call(self, in_grid: object) -> bool:
+        batched_in = (
+            not self._lifting and isinstance(in_grid, Tensor)
+            and in_grid.dim() == 2 + len(self.group.element_shape)
+        )
+        if batched_in and not self._supports_per_batch_grids():
+            raise ValueError(
+                f"in_grid with a batch axis (shape {tuple(in_grid.shape)}) is not supported by "
+                f"{type(self).__name__}: pass a shared grid (in_num_elements, *element_shape)"
+            )
+        return batched_in or (self.training and self._per_batch)
+
+    def _batched_grids(self, B: int, in_grid: Tensor | None, generator) -> tuple[Tensor, Tensor | None]:
+        """``(out_grid (B, N, *e), in_grid (B, N_in, *e) or None)`` of a per-batch forward."""
+        G, ref = self.group, self.out_grid
+        if self.training and self._per_batch:
+            out = self.sampler(G, self.num_elements, batch_size=B, generator=generator,
+                               device=ref.device, dtype=ref.dtype)
+        elif self.training and self._stochastic:  # one per-call draw shared by the batch
+            out = self.sampler(G, self.num_elements, generator=generator, device=ref.device, dtype=ref.dtype)
+            out = out.expand(B, *out.shape)
+        else:
+            out = ref.expand(B, *ref.shape)
+        if self._lifting:
+            return out, None
+        if in_grid is None:
+            return out, self.in_grid.expand(B, *self.in_grid.shape)
+        if not self.continuous:
+            raise ValueError("in_grid is only supported with continuous kernels (kernel_net=)")
+        g = G.check_element(in_grid, "in_grid")
+        ne = len(G.element_shape)
+        if g.dim() == 1 + ne:
+            g = g.expand(B, *g.shape)
+        if g.dim() != 2 + ne or g.shape[0] != B or g.shape[1] != self.in_num_elements:
+            raise ValueError(
+                f"in_grid must have shape (B={B}, in_num_elements={self.in_num_elements}, "
+                f"*element_shape) (one grid per batch element of x) or (in_num_elements, "
+                f"*element_shape), got shape {tuple(in_grid.shape)}"
+            )
+        return out, g
+
+    def _forward_per_batch(self, x: Tensor, in_grid: Tensor | None, generator) -> tuple[Tensor, Tensor]:
+        """One grid per batch element: B expanded kernels and one grouped conv (``groups=B``)."""
+        B = x.shape[0]
+        out_grid, grid_in = self._batched_grids(B, in_grid, generator)
+        coords, m = continuous_coordinates(
+            self.group, out_grid, grid_in, self.kernel_size, self.mask, self.mask_radius,
+            self.mask_temperature,
+        )
+        ms = m * self._element_scale(out_grid).to(m.dtype)[..., None, None]  # (B, N, N_in, K)
+        pair = self._pair_mask(out_grid, grid_in)
+        if pair is not None:
+            ms = ms * pair.unsqueeze(-1).to(ms.dtype)
+        dt = self._coords.dtype
+        weight = batched_continuous_weight(
+            self.kernel_net, coords.to(dt), ms.to(dt), self.out_channels, self.in_channels,
+            self.kernel_size,
+        )
+        inp = x.reshape(1, -1, *x.shape[-self.spatial_dims :])  # (1, B C_in N_in, *s)
+        bias = self.bias
+        if bias is not None:
+            bias = bias.unsqueeze(1).expand(-1, self.num_elements).reshape(1, -1).expand(B, -1).reshape(-1)
+        y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation, B)
+        return y.view(B, self.out_channels, self.num_elements, *y.shape[2:]), out_grid
 
     # -- export / fields ---------------------------------------------------------------------
     @torch.no_grad()

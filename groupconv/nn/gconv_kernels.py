@@ -67,6 +67,7 @@ __all__ = [
     "build_discrete_plan",
     "expand_discrete",
     "continuous_coordinates",
+    "batched_continuous_weight",
 ]
 
 _SNAP_TOL = 1e-6
@@ -84,24 +85,29 @@ def as_tuple(value: object, d: int, name: str) -> tuple[int, ...]:
 
 
 def resolve_grid(
-    group: Group, num_elements: int | None, sampler: Any, name: str
+    group: Group, num_elements: int | None, sampler: Any, name: str, *, per_batch: bool = False
 ) -> tuple[Tensor, bool]:
     """The layer's deterministic grid (float64 where floating) and whether ``sampler`` is random.
 
     Finite groups: all elements (or ``group.grid(num_elements)``, a subgroup); continuous groups
     need ``num_elements``; a random sampler's deterministic (eval) grid is ``group.grid(n)``.
+    Samplers with ``per="batch"`` are refused unless ``per_batch`` (the layer draws one grid
+    per batch element).
     """
     dt = group_elements_dtype(group)
     if sampler is not None:
         if not callable(sampler) or not hasattr(sampler, "num_elements"):
             raise TypeError(f"sampler must be a groupconv.sampling.Sampler, got {type(sampler).__name__}")
-        if getattr(sampler, "per_batch_element", False):
+        batched = bool(getattr(sampler, "per_batch_element", False))
+        if batched and not per_batch:
             raise ValueError(
                 f"sampler with per='batch' is not supported by {name}: use per='call' (got {sampler!r})"
             )
         n = sampler.num_elements(group, num_elements)
         if not sampler.is_deterministic:
             return group.grid(n, dtype=dt), True
+        if batched:
+            return sampler(group, n, batch_size=1, dtype=dt)[0], False
         return sampler(group, n, dtype=dt), False
     if group.is_finite:
         if num_elements is None or num_elements == group.order:
@@ -499,3 +505,23 @@ def continuous_coordinates(
     ee = emb.unsqueeze(-2).expand(*emb.shape[:-1], z.shape[-2], emb.shape[-1])
     coords = torch.cat([zz, ee], dim=-1)
     return coords, m.unsqueeze(-2).expand(*m.shape[:-1], n_in, m.shape[-1])
+
+
+def batched_continuous_weight(
+    kernel_net: Any,
+    coords: Tensor,
+    mask_scale: Tensor,
+    out_channels: int,
+    in_channels: int,
+    kernel_size: Sequence[int],
+) -> Tensor:
+    """Expanded kernels of ``B`` grids stacked for one grouped conv (``groups=B``).
+
+    ``coords (B, N_out, N_in, K, F)`` and ``mask_scale (B, N_out, N_in, K)`` (mask times
+    ``|det h_i|^{-1} / N_in``) -> ``(B C_out N_out, C_in N_in, *k)``: block ``b`` is the
+    expanded kernel of grid ``b`` (one batched kernel-net call for all grids).
+    """
+    B, n_out, n_in, K = mask_scale.shape
+    psi = kernel_net(coords) * mask_scale.unsqueeze(-1)  # (B, N_out, N_in, K, C_out C_in)
+    psi = psi.view(B, n_out, n_in, K, out_channels, in_channels).permute(0, 4, 1, 5, 2, 3)
+    return psi.reshape(B * out_channels * n_out, in_channels * n_in, *kernel_size)

@@ -276,6 +276,12 @@ class SeparableGroupConv(nn.Module):
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.group = group
+        if getattr(sampler, "per_batch_element", False):
+            raise ValueError(
+                "sampler: SeparableGroupConv shares one group grid across the batch; got a "
+                f"per-batch-element sampler {sampler!r} (use per='call', or LiftingConv/GroupConv "
+                "with continuous kernels for per-sample grids)"
+            )
         self.sampler = sampler
         sk = kernel_net if spatial_kernel_net is None else spatial_kernel_net
         gk = kernel_net if group_kernel_net is None else group_kernel_net
