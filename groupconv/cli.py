@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-BENCH_SUITES = ("groups", "gconv", "separable", "attention", "gsa")
+BENCH_SUITES = ("groups", "conv", "gconv", "separable", "attention", "gsa")
 
 
 class CLIError(Exception):
@@ -114,6 +114,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
             batch = 10_000 if args.quick else args.batch
             res = run_groups_benchmark(batch=batch, device=device, quick=args.quick)
+        elif suite == "conv":
+            from .benchmarks.conv import format_table, run_conv_benchmark
+
+            res = run_conv_benchmark(quick=args.quick, device=device, threads=args.threads or 1)
         elif suite == "gconv":
             from .benchmarks.gconv import format_table, run_gconv_benchmark
 
