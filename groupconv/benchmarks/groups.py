@@ -249,7 +249,7 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     if isinstance(result, dict):
         env = result.get("environment", {})
         lines.append(f"\ndevice {result.get('device')}, {result.get('dtype')}, {result.get('repeats')} "
-                     f"interleaved rounds (medians; batched ops {BATCHED_INNER} back-to-back calls per sample), "
+                     f"interleaved rounds (medians; batched ops {BATCHED_INNER} calls per sample), "
                      f"torch {env.get('torch')}, {env.get('threads')} threads")
         esc = result.get("escnn", {})
         if esc.get("available"):
