@@ -36,6 +36,26 @@ __all__ = ["FlexConv", "SeparableFlexConv"]
 class _FlexMixin(_ContinuousConvNd):
     """Adds the Gaussian mask and the dynamic crop to a continuous conv."""
 
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        kernel_net: Any = "magnet",
+        kernel_size: str | int = "same",
+        *,
+        mask_init_sigma: float | Sequence[float] = 0.075,
+        mask_init_mean: float | Sequence[float] | None = None,
+        mask_threshold: float = 0.1,
+        mask_kwargs: dict[str, Any] | None = None,
+        dynamic_cropping: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
+        self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
+                        dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))
+        self.clear_cache()
+
     def _init_mask(
         self,
         mask_init_sigma: float | Sequence[float],
@@ -106,26 +126,6 @@ class FlexConv(_FlexMixin, CKConv):
         (torch.Size([1, 3, 32, 32]), (13, 13))
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        data_dim: int = 1,
-        kernel_net: Any = "magnet",
-        kernel_size: str | int = "same",
-        *,
-        mask_init_sigma: float | Sequence[float] = 0.075,
-        mask_init_mean: float | Sequence[float] | None = None,
-        mask_threshold: float = 0.1,
-        mask_kwargs: dict[str, Any] | None = None,
-        dynamic_cropping: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
-        self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
-                        dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))
-        self.clear_cache()
-
 
 class SeparableFlexConv(_FlexMixin, SeparableCKConv):
     """CCNN's layer: depthwise FlexConv (kernel net outputs ``C_in``) then a 1x1 channel mixer.
@@ -138,23 +138,3 @@ class SeparableFlexConv(_FlexMixin, SeparableCKConv):
         >>> layer(torch.randn(2, 4, 100)).shape
         torch.Size([2, 6, 100])
     """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        data_dim: int = 1,
-        kernel_net: Any = "magnet",
-        kernel_size: str | int = "same",
-        *,
-        mask_init_sigma: float | Sequence[float] = 0.075,
-        mask_init_mean: float | Sequence[float] | None = None,
-        mask_threshold: float = 0.1,
-        mask_kwargs: dict[str, Any] | None = None,
-        dynamic_cropping: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
-        self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
-                        dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))
-        self.clear_cache()
