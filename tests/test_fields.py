@@ -73,13 +73,28 @@ def test_flips_exact(device, float_dtype, n, group):
         assert torch.equal(f.transform(x, g), ref)
 
 
-def test_non_square_rot90_is_interpolated():
+def test_non_square_rot90_is_exact_and_transposes_the_frame():
+    """A 90-degree rotation of an H x W image is the W x H image torch.rot90 gives (issue 9:
+    the old field kept the H x W frame, zero-padded and still called it exact)."""
     f = ImageField(CyclicGroup(4))
     x = torch.randn(1, 1, 5, 4, dtype=torch.float64)
-    g = angle(HALF_PI)
-    assert not f.is_exact(g, x.shape)
-    assert f.valid_mask(x.shape) is not None
-    assert f.transform(x, g).shape == x.shape
+    for k in range(4):
+        g = angle(k * HALF_PI)
+        assert f.is_exact(g, x.shape)
+        assert torch.equal(f.transform(x, g), torch.rot90(x, k, dims=(-2, -1)))
+    assert f.valid_mask(x.shape) is None
+    # volumes: a 90-degree turn about the first axis swaps the last two sizes
+    from groupconv.groups import OctahedralGroup
+    from groupconv.spaces import VolumeField
+
+    O = OctahedralGroup()
+    v = torch.randn(1, 2, 3, 4, 5, dtype=torch.float64)
+    fv = VolumeField(O)
+    for g in O.elements(dtype=torch.float64):
+        y = fv.transform(v, g)
+        assert sorted(y.shape[2:]) == [3, 4, 5]
+        back = fv.transform(y, O.inverse(g))
+        assert torch.equal(back, v)
     # flips remain exact on any rectangle
     fo = ImageField(O2())
     assert torch.equal(fo.transform(x, torch.tensor([0.0, -1.0])), torch.flip(x, dims=(-1,)))

@@ -165,6 +165,10 @@ def _log_scaling_squaring(X: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
     return L * 2.0 ** (s + 1)
 
 
+def _fmt_matrix(M: torch.Tensor) -> str:
+    return "[" + ", ".join("[" + ", ".join(f"{float(v):.4g}" for v in row) + "]" for row in M.tolist()) + "]"
+
+
 def _nested_floats(generators: object) -> tuple[tuple[tuple[float, ...], ...], ...]:
     """Validate generators and return them as a nested tuple of Python floats."""
     if isinstance(generators, torch.Tensor):
@@ -203,6 +207,50 @@ def _span_coefficients(basis: torch.Tensor, mats: torch.Tensor) -> tuple[torch.T
     coef = torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1)
     resid = mats - torch.einsum("...k,kij->...ij", coef, basis)
     return coef, torch.linalg.matrix_norm(resid)
+
+
+def _check_period(E: torch.Tensor, p: float, i: int) -> None:
+    """Refuse ``period[i] = p`` unless ``exp(t E)`` is periodic with smallest period ``p``.
+
+    ``exp(t E)`` is periodic exactly when ``E`` is diagonalisable with purely imaginary
+    eigenvalues ``i w_j``; ``exp(p E) = I`` then means every ``p w_j / 2 pi`` is an integer
+    ``k_j``, and the smallest period is ``p / gcd(k_j)``.
+    """
+    n = E.shape[-1]
+    eye = torch.eye(n, dtype=torch.float64)
+    scale = max(float(E.abs().max()), 1e-300)
+    lam = torch.linalg.eigvals(E)
+    if float(lam.real.abs().max()) > 1e-9 * scale:
+        raise ValueError(
+            f"period[{i}] = {p!r} declared on generator E_{i}, but exp(t E_{i}) is not periodic (E_{i} "
+            f"has eigenvalues with a real part, {float(lam.real.abs().max()):.3g}: a scaling/boost "
+            f"direction); pass period=None for coordinate {i} and a box instead"
+        )
+    err = float((torch.linalg.matrix_exp(p * E) - eye).abs().max())
+    if err > 1e-6:
+        w = lam.imag.abs()
+        w = w[w > 1e-9 * scale]
+        hint = " (exp(t E) is not periodic: E is nilpotent, e.g. a shear or a translation)"
+        if w.numel():
+            hint = " (exp(t E) is not periodic: incommensurate frequencies or a nilpotent part)"
+            base = 2 * math.pi / float(w.min())
+            for m in range(1, 13):
+                if float((torch.linalg.matrix_exp(m * base * E) - eye).abs().max()) < 1e-6:
+                    hint = f"; its smallest period is {m * base:.10g}"
+                    break
+        raise ValueError(
+            f"period[{i}] = {p!r} does not close the one-parameter group of E_{i}: "
+            f"max|exp(period * E_{i}) - I| = {err:.3g}{hint}"
+        )
+    k = torch.round(lam.imag * p / (2 * math.pi)).abs().long().tolist()
+    g = 0
+    for kj in k:
+        g = math.gcd(g, int(kj))
+    if g > 1:
+        raise ValueError(
+            f"period[{i}] = {p!r} is not the smallest period of E_{i}: exp(({p!r} / {g}) E_{i}) = I "
+            f"already, so grid(n) would repeat elements; pass period[{i}] = {p / g!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -246,7 +294,7 @@ class MatrixLieGroup(Group):
         [0.5...]
     """
 
-    generators: tuple[tuple[tuple[float, ...], ...], ...]
+    generators: torch.Tensor | Sequence[Sequence[Sequence[float]]]
     _: KW_ONLY
     compact: bool | None = None
     period: float | tuple[float | None, ...] | None = None
@@ -274,6 +322,7 @@ class MatrixLieGroup(Group):
                 f"generators must be linearly independent, got {k} generators spanning a space "
                 f"of dimension {int((sv > 1e-9 * sv[0]).sum())}"
             )
+        self._check_periods(E)
         c, resid = self._brackets(E)
         scale = float(torch.linalg.matrix_norm(E).max()) ** 2
         bad = (resid > 1e-8 * max(scale, 1e-300)).nonzero().tolist()
@@ -284,6 +333,12 @@ class MatrixLieGroup(Group):
                 f"combination of the generators (residual {float(resid[i, j]):.3g}); add the "
                 "missing bracket directions to generators"
             )
+
+    def _check_periods(self, E: torch.Tensor) -> None:
+        """Each declared period ``P_i`` must satisfy ``exp(P_i E_i) = I`` and be the smallest such."""
+        for i, p in enumerate(self.period):
+            if p is not None:
+                _check_period(E[i], p, i)
 
     # -- normalisation of the declared coordinate information --------------------------------
     @staticmethod
@@ -423,9 +478,19 @@ class MatrixLieGroup(Group):
             return g.new_zeros(*g.shape[:-2], self.dimension)
         g64 = g.to(torch.float64)
         E = self.generator_tensor(g.device, torch.float64)
+        det = torch.linalg.det(g64)
+        neg = det < -1e-12 * torch.linalg.matrix_norm(g64).clamp_min(1.0) ** self.n
+        if bool(neg.any()):
+            i = int(neg.reshape(-1).nonzero()[0, 0])
+            raise ValueError(
+                f"g must be an element of {self.name}: g = {_fmt_matrix(g64.reshape(-1, self.n, self.n)[i])} "
+                f"has det {float(det.reshape(-1)[i]):.3g} < 0, but every exp(X) has det > 0 "
+                "(a reflection is not in a connected group)"
+            )
         # On the cut locus (a real negative eigenvalue, e.g. a rotation by exactly pi) the
         # principal log is ambiguous: move off it by a small known element and correct (exact
         # for abelian groups, O(1e-7) otherwise).
+        g_orig = g64
         lam = torch.linalg.eigvals(g64)
         near_cut = ((lam.real < 0) & (lam.imag.abs() <= 1e-6 * lam.abs())).any(dim=-1)
         eta = 1e-7
@@ -435,7 +500,10 @@ class MatrixLieGroup(Group):
         if bool(near_cut.any()):
             nudge = matrix_exp(torch.einsum("k,kij->ij", shift, E))
             g64 = torch.where(near_cut[..., None, None], g64 @ nudge, g64)
-        L = matrix_log(g64)
+        try:
+            L = matrix_log(g64)
+        except ValueError as err:
+            raise ValueError(f"g must be an element of {self.name} (in the image of exp): {err}") from err
         coef, resid = _span_coefficients(E, L)
         coef = coef - near_cut[..., None].to(coef.dtype) * shift
         tol = (1e-6 if g.dtype == torch.float64 else 1e-3) * (1.0 + torch.linalg.matrix_norm(L))
@@ -444,6 +512,18 @@ class MatrixLieGroup(Group):
             raise ValueError(
                 f"g must be an element of {self.name} (in the image of exp): its logarithm leaves "
                 f"the span of the generators ({worst:.3g} x the tolerance)"
+            )
+        # membership: exp of the projected coordinates must give g back (the residual test alone
+        # misses matrices whose real "logarithm" came out of a non-converged iteration)
+        back = matrix_exp(torch.einsum("...k,kij->...ij", coef, E))
+        gap = torch.linalg.matrix_norm(back - g_orig) / (1.0 + torch.linalg.matrix_norm(g_orig))
+        gtol = 1e-6 if g.dtype == torch.float64 else 1e-3
+        if bool((~(gap <= gtol)).any()):
+            i = int((~(gap <= gtol)).reshape(-1).nonzero()[0, 0])
+            raise ValueError(
+                f"g must be an element of {self.name}: g = {_fmt_matrix(g_orig.reshape(-1, self.n, self.n)[i])} "
+                f"is not exp of a combination of the generators (|exp(log g) - g| / |g| = "
+                f"{float(gap.reshape(-1)[i]):.3g})"
             )
         coef = self._wrap(coef)
         return coef.to(g.dtype)
@@ -465,7 +545,9 @@ class MatrixLieGroup(Group):
         try:
             self.log(g)
         except ValueError as err:
-            raise ValueError(f"{name}: {err}") from err
+            msg = str(err)
+            msg = name + msg[1:] if msg.startswith("g must") else f"{name}: {msg}"
+            raise ValueError(msg) from err
 
     # -- discretisation ---------------------------------------------------------------------
     def _coordinate_ranges(self) -> list[tuple[float, float, bool]]:

@@ -38,6 +38,7 @@ __all__ = [
     "apply_translation",
     "apply_affine",
     "linear_is_exact",
+    "output_sizes",
     "translation_is_integer",
     "disc_mask",
 ]
@@ -112,11 +113,15 @@ def axis_permutation(
 ) -> tuple[list[int], list[int]] | None:
     """``(perm, flips)`` such that ``L_A x = x.permute(perm).flip(flips)`` on the spatial axes
     (``perm[j]`` is the source axis of output axis ``j``, ``flips`` the reversed output axes),
-    when ``A`` is a signed permutation mapping the grid onto itself; else ``None``.
+    when ``A`` is a signed permutation (with ``origin="start"``: one mapping the grid onto
+    itself); else ``None``. With ``origin="center"`` output axis ``j`` has the size of source
+    axis ``perm[j]``: a 90-degree rotation of an ``H x W`` grid is a ``W x H`` grid (the
+    rectangle rotated about its centre), so the transform stays exact and invertible on
+    non-square grids.
 
     Output axis ``j`` reads source axis ``k`` where ``A^{-1}[k, j] = s != 0``: index ``i_j``
     reads ``s (i_j - c_j) + c_k``, i.e. ``i_j`` (``s = 1``) or ``N - 1 - i_j`` (``s = -1``,
-    centre origin) when ``N_k = N_j``.
+    centre origin; the output axis takes the size ``N_k``).
     """
     if not is_signed_permutation(A):
         return None
@@ -124,7 +129,7 @@ def axis_permutation(
     perm, flips = [], []
     for j in range(len(sizes)):
         k = int(Ainv[:, j].abs().argmax())
-        if sizes[k] != sizes[j]:
+        if sizes[k] != sizes[j] and origin != "center":
             return None
         if float(Ainv[k, j]) < 0:
             if origin != "center":
@@ -236,7 +241,15 @@ def linear_is_exact(A: torch.Tensor, sizes: Sequence[int] | None, origin: str) -
         # origin "start": x(A^{-1} u) reads integer indices iff A^{-1} is an integer matrix
         Ainv = torch.linalg.inv(A)
         return float((Ainv - torch.round(Ainv)).abs().max()) <= EXACT_TOL
-    return _is_identity(A) or exact_source_index(A, sizes, origin) is not None
+    if _is_identity(A) or axis_permutation(A, sizes, origin) is not None:
+        return True
+    return exact_source_index(A, sizes, origin) is not None
+
+
+def output_sizes(A: torch.Tensor, sizes: Sequence[int], origin: str) -> tuple[int, ...]:
+    """Spatial sizes of ``L_A x`` for input sizes ``sizes`` (permuted by an axis permutation)."""
+    pf = None if _is_identity(A) else axis_permutation(A, sizes, origin)
+    return tuple(sizes) if pf is None else tuple(sizes[k] for k in pf[0])
 
 
 def translation_is_integer(t: Sequence[float]) -> bool:

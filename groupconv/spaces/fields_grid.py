@@ -13,8 +13,10 @@ default for sequences: ``s = 1/2`` dilation is then exactly ``x[..., ::2]`` foll
 for any length).
 
 **Exact path.** When every sampling point ``A^{-1} u`` lands on an integer index (signed
-permutation matrices on square/cubic grids, odd or even sizes: ``rot90``, flips, transposes;
-contractions by ``1/2^k`` from the origin) the linear part is an index gather, bit-exact.
+permutation matrices, odd or even sizes: ``rot90``, flips, transposes; contractions by
+``1/2^k`` from the origin) the linear part is an index gather, bit-exact. A signed permutation
+permutes the spatial sizes with the axes: a 90-degree rotation of an ``H x W`` image is the
+``W x H`` image (``torch.rot90``), exact and invertible on non-square grids and volumes.
 Integer translations are :func:`torch.roll`.
 
 **Interpolated path.** Otherwise the linear part uses
@@ -37,7 +39,6 @@ zero-padded window is only a partial action near its border.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -46,6 +47,7 @@ import torch
 from .._validation import check_tensor
 from ..groups.base import Group
 from . import _resample as R
+from ._elements import candidate_elements, snap_elements
 from .fields import Field, check_single_element
 
 __all__ = [
@@ -56,9 +58,6 @@ __all__ = [
     "GroupGridField",
     "affine_parts",
 ]
-
-_JOIN_METHODS = ("compose", "join", "element", "from_parts", "combine", "pack")
-
 
 def _to64(g: torch.Tensor) -> torch.Tensor:
     g = g.detach().cpu()
@@ -78,85 +77,6 @@ def affine_parts(group: Group, g: torch.Tensor, d: int) -> tuple[torch.Tensor, t
         )
     t = group.act(g64, torch.zeros(d, dtype=torch.float64)).to(torch.float64)
     return M, t
-
-
-def _signed_permutations(d: int) -> torch.Tensor:
-    mats = []
-    for perm in itertools.permutations(range(d)):
-        for signs in itertools.product((1.0, -1.0), repeat=d):
-            P = torch.zeros(d, d, dtype=torch.float64)
-            for r, (c, s) in enumerate(zip(perm, signs)):
-                P[r, c] = s
-            mats.append(P)
-    return torch.stack(mats)
-
-
-def _join(group: Group, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
-    """Build the element ``(t, h)`` of a semidirect product (checked by ``split``)."""
-    cands = []
-    for name in _JOIN_METHODS:
-        fn = getattr(group, name, None)
-        if callable(fn):
-            try:
-                cands.append(fn(t, h))
-            except Exception:  # noqa: BLE001 - an unknown signature: try the next one
-                pass
-    es = tuple(group.element_shape)
-    flat = torch.cat([t.reshape(-1), h.reshape(-1)])
-    if flat.numel() == math.prod(es):
-        cands.append(flat.reshape(es))
-    for c in cands:
-        try:
-            t2, h2 = group.split(c)
-            if torch.allclose(t2.to(t.dtype), t) and torch.allclose(h2.to(h.dtype), h):
-                return c
-        except Exception:  # noqa: BLE001
-            continue
-    return None
-
-
-def _candidate_elements(group: Group, d: int) -> list[torch.Tensor]:
-    """Elements worth testing for an exact action (float64, CPU, batches), identity first."""
-    es = tuple(group.element_shape)
-    out: list[torch.Tensor] = [group.identity((1,), dtype=torch.float64)]
-
-    def add(fn):
-        try:
-            c = fn()
-            if c is not None:
-                out.append(c.to(torch.float64).reshape(-1, *es))
-        except Exception:  # noqa: BLE001 - a group without that discretisation
-            pass
-
-    if group.is_finite and group.order <= 1024:
-        add(lambda: group.elements(dtype=torch.float64))
-        return out
-    for n in (8, 4, 2):
-        add(lambda n=n: group.grid(n, dtype=torch.float64))
-    if es == (d, d):  # matrix groups: the signed permutations that are members
-        for P in _signed_permutations(d):
-            add(lambda P=P: group.validate(P, "P"))
-    shifts = [torch.zeros(d, dtype=torch.float64)]
-    for k in range(d):
-        for s in (1.0, -1.0):
-            e = torch.zeros(d, dtype=torch.float64)
-            e[k] = s
-            shifts.append(e)
-    shifts.append(torch.arange(1, d + 1, dtype=torch.float64))
-    factors = getattr(group, "factors", None)
-    if hasattr(group, "split") and hasattr(group, "H"):  # R^d x| H
-        hs = torch.cat(_candidate_elements(group.H, d))
-        pairs = [(shifts[0], h) for h in hs] + [(t, hs[0]) for t in shifts[1:]]
-        pairs += [(shifts[-1], h) for h in hs[1:]]  # a mixed shift-rotation per linear part
-        for t, h in pairs:
-            add(lambda t=t, h=h: _join(group, t, h))
-    elif isinstance(factors, tuple) and callable(getattr(group, "combine", None)):  # direct products
-        per = [torch.cat(_candidate_elements(f, f.space_dim))[:8] for f in factors]
-        for combo in itertools.product(*[list(p) for p in per]):
-            add(lambda combo=combo: group.combine(*combo))
-    elif es == (d,):  # translation-like groups: elements may be the shift vectors themselves
-        out.extend(s.reshape(1, d) for s in shifts[1:])
-    return out
 
 
 class GridField(Field):
@@ -247,7 +167,7 @@ class GridField(Field):
         for SO2, all of C4/D4, the 24 cube rotations for SO3. Contractions (exact but lossy) are
         left out."""
         keep, seen = [], set()
-        for batch in _candidate_elements(self.group, self.spatial_dims):
+        for batch in candidate_elements(self.group, self.spatial_dims):
             for c in batch:
                 try:
                     self.group.validate(c, "g")
@@ -526,7 +446,8 @@ class GroupGridField(Field):
         W, exact = self.axis_map(g)
         B, C, N = x.shape[:3]
         sp = x.shape[3:]
-        y = self.spatial._apply(x.reshape(B, C * N, *sp), g, order, contiguous=False).reshape(x.shape)
+        y = self.spatial._apply(x.reshape(B, C * N, *sp), g, order, contiguous=False)
+        y = y.reshape(B, C, N, *y.shape[2:])
         if exact:
             idx = W.argmax(dim=1)
             keep = W.sum(dim=1) > 0
