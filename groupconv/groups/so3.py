@@ -207,9 +207,12 @@ class SO3(_RotationMatrixGroup):
     """The rotation group SO(3); elements are rotation matrices ``(*batch, 3, 3)``.
 
     ``exp``/``log`` use rotation vectors (see the module docstring). ``sample`` is Haar
-    (normalised Gaussian quaternions). ``grid(n)`` is a deterministic near-uniform set: the
-    super-Fibonacci spiral of unit quaternions, left-translated so that the first element is
-    the identity (left translation keeps the Haar-uniformity of the spiral).
+    (normalised Gaussian quaternions). ``grid(n)`` is a deterministic near-uniform set: for
+    ``n`` a multiple of 24, ``n / 24`` right cosets of the cube group (the 24 cube rotations
+    first), so the cube rotations permute the grid exactly and layers on it can be checked
+    exactly on voxel grids; otherwise the super-Fibonacci spiral of unit quaternions,
+    left-translated so that the first element is the identity (left translation keeps the
+    Haar-uniformity of the spiral).
 
     Example:
         >>> import torch
@@ -257,6 +260,13 @@ class SO3(_RotationMatrixGroup):
     ) -> torch.Tensor:
         n = self._check_n(n)
         kw = self._factory_kwargs(device, dtype)
+        if n % 24 == 0:
+            return _cube_coset_grid(n // 24, self._fibonacci).to(device=device, dtype=kw["dtype"])
+        return self._fibonacci(n, device).to(kw["dtype"])
+
+    @staticmethod
+    def _fibonacci(n: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """The super-Fibonacci grid of ``n`` rotations, identity first (float64)."""
         s = torch.arange(n, device=device, dtype=torch.float64) + 0.5
         r, R = torch.sqrt(s / n), torch.sqrt(1 - s / n)
         alpha, beta = 2 * math.pi * s / _SF_PHI, 2 * math.pi * s / _SF_PSI
@@ -266,7 +276,31 @@ class SO3(_RotationMatrixGroup):
         q0_inv = q[0] * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype, device=q.device)
         q = _quaternion_product(q0_inv.expand_as(q), q)
         q[0] = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=q.dtype, device=q.device)
-        return quaternion_to_matrix(q).to(kw["dtype"])
+        return quaternion_to_matrix(q)
+
+
+def _cube_coset_grid(m: int, fibonacci) -> torch.Tensor:
+    """``24 m`` rotations: ``m`` right cosets ``O r_j`` of the cube group, identity first.
+
+    ``h^{-1} (c r_j) = (h^{-1} c) r_j`` for ``h, c`` in the cube group ``O``, so the cube rotations
+    permute this grid exactly (a lifting/group convolution on it is exactly O-equivariant, and
+    the verification kit finds exact elements). The ``r_j`` (``r_0 = I``) are chosen by
+    farthest-point sampling of the cosets among ``24 m`` super-Fibonacci rotations.
+    """
+    cube = torch.tensor(_octahedral_matrices(), dtype=torch.float64)  # (24, 3, 3), identity first
+    if m == 1:
+        return cube
+    cand = fibonacci(24 * m)  # (K, 3, 3), identity first
+    chosen = [0]
+    # coset distance: min_c |c r_j - r|_F, updated as cosets are chosen
+    dist = (cube[:, None] @ cand[0][None, None] - cand[None]).flatten(-2).norm(dim=-1).amin(0)
+    for _ in range(1, m):
+        j = int(dist.argmax())
+        chosen.append(j)
+        dj = (cube[:, None] @ cand[j][None, None] - cand[None]).flatten(-2).norm(dim=-1).amin(0)
+        dist = torch.minimum(dist, dj)
+    reps = cand[chosen]  # (m, 3, 3)
+    return (cube[None] @ reps[:, None]).reshape(24 * m, 3, 3)
 
 
 def _octahedral_matrices() -> list[list[list[int]]]:

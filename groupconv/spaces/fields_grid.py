@@ -331,7 +331,7 @@ class GroupGridField(Field):
                 f"grid must hold N elements of {self.H.name}, shape (N, {', '.join(map(str, es))}), "
                 f"got shape {tuple(grid.shape)}"
             )
-        self.grid = _to64(grid)
+        self.grid = self._snap_grid(grid)
         self.spatial = GridField(group, spatial_dims, order, origin, margin)
         self.tol = float(tol)
         N = self.grid.shape[0]
@@ -345,6 +345,26 @@ class GroupGridField(Field):
             spacing = 1.0
         self._match_tol = self.tol * spacing
 
+    def _reference(self, n: int) -> torch.Tensor | None:
+        """The group's own float64 elements a low-precision grid is snapped to (or None)."""
+        H = self.H
+        try:
+            if H.is_finite and H.order <= 4096:
+                return H.elements(dtype=torch.float64)
+            return H.grid(n, dtype=torch.float64)
+        except Exception:  # noqa: BLE001 - a group without elements()/grid(n)
+            return None
+
+    def _snap_grid(self, grid: torch.Tensor) -> torch.Tensor:
+        """``grid`` in float64, rows replaced by the group's float64 elements they round to:
+        a layer cast to float16 keeps its grid buffer in float16, but the field (and the
+        verification kit) must act with the group's exact elements."""
+        g64 = _to64(grid)
+        ref = self._reference(grid.shape[0])
+        if ref is None or not grid.is_floating_point():
+            return g64
+        return snap_elements(g64, ref, grid.dtype)
+
     @property
     def n(self) -> int:
         return int(self.grid.shape[0])
@@ -356,9 +376,10 @@ class GroupGridField(Field):
     # -- the group axis -----------------------------------------------------------------------
     def _h(self, g: torch.Tensor) -> torch.Tensor:
         g64 = _to64(g)
-        if self.H is not self.group:
-            return _to64(self.group.split(g64)[1])
-        return g64
+        h = _to64(self.group.split(g64)[1]) if self.H is not self.group else g64
+        if g.is_floating_point() and g.dtype != torch.float64:  # an element rounded to g.dtype
+            h = snap_elements(h.unsqueeze(0), self.grid, g.dtype)[0]
+        return h
 
     def axis_map(self, g: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """``(W, exact)``: ``new[:, :, i] = sum_j W[i, j] old[:, :, j]`` (float64 ``(N, N)``);

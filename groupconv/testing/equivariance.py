@@ -39,6 +39,8 @@ Example:
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +52,7 @@ __all__ = [
     "EquivarianceError",
     "EquivarianceReport",
     "EquivarianceResult",
+    "UninformativeCheckError",
     "assert_equivariant",
     "assert_invariant",
     "default_tolerance",
@@ -103,6 +106,10 @@ class EquivarianceResult:
     tolerance: float
     passed: bool
     masked: bool = False
+    #: False when ``g`` fixes both ``x`` and ``f(x)``: the row tests determinism only.
+    informative: bool = True
+    #: True when ``f(g . x)`` or ``f(x)`` holds NaN/inf (the row fails; errors read NaN).
+    nonfinite: bool = False
 
     @property
     def criterion(self) -> str:
@@ -184,14 +191,46 @@ def _is_exact(fld: object, g: torch.Tensor, x_shape: Sequence[int] | None = None
     fn = getattr(fld, "is_exact", None)
     if fn is None:
         return True
-    if x_shape is None:
-        return bool(fn(g))
-    try:
-        if "x_shape" in inspect.signature(fn).parameters:
+    if x_shape is not None:
+        try:
+            takes_shape = "x_shape" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            takes_shape = False
+        if takes_shape:
             return bool(fn(g, x_shape=tuple(x_shape)))
-    except (TypeError, ValueError):
-        pass
     return bool(fn(g))
+
+
+def _exact_or_reason(fld: object, g: torch.Tensor, x_shape: Sequence[int] | None = None) -> str:
+    """``""`` when ``fld`` transforms ``g`` exactly, else why not (a field that cannot act
+    with ``g`` at all, e.g. an SO(3) element off a group grid, is not exact either)."""
+    try:
+        return "" if _is_exact(fld, g, x_shape) else "interpolated"
+    except ValueError as err:
+        return str(err)
+
+
+def _snap(gs: list[torch.Tensor], ref: torch.Tensor) -> list[torch.Tensor]:
+    """Replace low-precision elements by the float64 reference elements they round to.
+
+    An element given as float16/bfloat16/float32 (e.g. ``G.grid(4)`` in float32, whose
+    -90 degrees is off by 1e-7) stands for the exact lattice element it rounds to; the kit
+    transforms with the float64 one (within 8 ulp of the element's dtype).
+    """
+    if ref is None or ref.numel() == 0 or not ref.is_floating_point():
+        return gs
+    b = ref.reshape(ref.shape[0], -1).to(torch.float64).cpu()
+    out = []
+    for g in gs:
+        if not g.is_floating_point() or g.dtype == torch.float64:
+            out.append(g)
+            continue
+        tol = 8 * torch.finfo(g.dtype).eps
+        d = (g.reshape(1, -1).to(torch.float64).cpu() - b).abs().amax(-1)
+        j = int(d.argmin())
+        hit = float(d[j]) <= tol * (1.0 + float(b[j].abs().max()))
+        out.append(ref[j].to(g.device) if hit else g)
+    return out
 
 
 def _least_precise(*dtypes: torch.dtype) -> torch.dtype:
@@ -200,20 +239,62 @@ def _least_precise(*dtypes: torch.dtype) -> torch.dtype:
 
 
 def _forward(f: Callable, x: torch.Tensor, xs: list[torch.Tensor], batched: bool) -> list[torch.Tensor]:
+    inputs = [x, *xs]
     with torch.no_grad():
         if batched and xs:
-            try:
-                out = f(torch.cat([x, *xs], dim=0))
-            except Exception:  # noqa: BLE001 - fall back to one call per input
-                out = None
+            # one batch per input shape (a 90-degree turn of an H x W image is W x H)
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i, t in enumerate(inputs):
+                groups.setdefault(tuple(t.shape), []).append(i)
+            outs_b: list[torch.Tensor | None] = [None] * len(inputs)
             B = x.shape[0]
-            if isinstance(out, torch.Tensor) and out.dim() > 0 and out.shape[0] == B * (len(xs) + 1):
-                return list(out.split(B, dim=0))
-        outs = [f(t) for t in [x, *xs]]
+            for idx in groups.values():
+                try:
+                    out = f(torch.cat([inputs[i] for i in idx], dim=0)) if len(idx) > 1 else None
+                except Exception:  # noqa: BLE001 - fall back to one call per input
+                    out = None
+                if isinstance(out, torch.Tensor) and out.dim() > 0 and out.shape[0] == B * len(idx):
+                    for i, o in zip(idx, out.split(B, dim=0)):
+                        outs_b[i] = o
+            outs = [o if o is not None else f(t) for o, t in zip(outs_b, inputs)]
+        else:
+            outs = [f(t) for t in inputs]
     for o in outs:
         if not isinstance(o, torch.Tensor):
             raise TypeError(f"f must return a tensor, got {type(o).__name__}")
     return outs
+
+
+class UninformativeCheckError(ValueError):
+    """Raised when an equivariance check would pass without having tested anything (an empty
+    batch, a constant input, an all-zero output, or only elements that fix the input)."""
+
+
+def _check_input(x: object, name: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[0] == 0 or x.numel() == 0:
+        raise UninformativeCheckError(
+            f"{name} must hold at least one non-empty sample, got shape {tuple(x.shape)}: an empty "
+            "batch tests nothing"
+        )
+    if x.is_floating_point() or x.is_complex():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(x).sum())
+            raise ValueError(
+                f"{name} must be finite, got {n_nan} NaN and {int(bad.sum()) - n_nan} inf entries "
+                f"(first at index {tuple(bad.nonzero()[0].tolist())}): an equivariance error "
+                "measured on it would read NaN"
+            )
+    return x
+
+
+def _uninformative(msg: str, allow: bool) -> None:
+    if allow:
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    else:
+        raise UninformativeCheckError(msg + " (pass allow_uninformative=True to only warn)")
 
 
 def _measure(
@@ -221,8 +302,7 @@ def _measure(
     exact: Sequence[bool], *, atol: float | None, rtol: float | None, mask: torch.Tensor | None,
     reference_dtype: torch.dtype, batched: bool | None, order: int | None,
 ) -> tuple[list[EquivarianceResult], torch.dtype]:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    _check_input(x)
     if batched is None:
         batched = isinstance(f, torch.nn.Module) or hasattr(f, "in_field")
     ref = reference_dtype
@@ -231,13 +311,15 @@ def _measure(
     def elem(g: torch.Tensor) -> torch.Tensor:
         return g.to(device=x.device, dtype=ref) if g.is_floating_point() else g.to(x.device)
 
-    xs = [in_field.transform(x_ref, elem(g), order=order).to(x.dtype) for g in gs]
+    xs64 = [in_field.transform(x_ref, elem(g), order=order) for g in gs]
+    xs = [t.to(x.dtype) for t in xs64]
     outs = _forward(f, x, xs, bool(batched))
     y = outs[0]
     dtype = _least_precise(x.dtype, y.dtype)
     y_ref = y.detach().to(ref)
+    y_finite = bool(torch.isfinite(y_ref).all())
     rows = []
-    for g, fy, is_ex in zip(gs, outs[1:], exact):
+    for g, fy, is_ex, gx in zip(gs, outs[1:], exact, xs64):
         target = out_field.transform(y_ref, elem(g), order=order)
         if tuple(fy.shape) != tuple(target.shape):
             raise ValueError(f"f(g . x) has shape {tuple(fy.shape)} but g . f(x) has shape "
@@ -256,14 +338,19 @@ def _measure(
         rel = dn / nrm if nrm > 0 else (0.0 if dn == 0 else float("inf"))
         a0, r0 = default_tolerance(dtype, exact=is_ex)
         a, r = (a0 if atol is None else atol), (r0 if rtol is None else rtol)
+        nonfinite = not (y_finite and bool(torch.isfinite(fy.detach()).all()))
+        if nonfinite:
+            abs_err = rel = math.nan
         if is_ex:
             tol = a + r * scale
             ok = abs_err <= tol
         else:
             tol = r
             ok = rel <= tol or abs_err <= a
-        rows.append(EquivarianceResult(g.detach().cpu(), bool(is_ex), abs_err, rel, scale, tol, bool(ok),
-                                       m is not None))
+        moved = tuple(gx.shape) != tuple(x_ref.shape) or not torch.equal(gx, x_ref)
+        moved = moved or tuple(target.shape) != tuple(y_ref.shape) or not torch.equal(target, y_ref)
+        rows.append(EquivarianceResult(g.detach().cpu(), bool(is_ex), abs_err, rel, scale, tol,
+                                       bool(ok and not nonfinite), m is not None, bool(moved), nonfinite))
     return rows, dtype
 
 
@@ -318,6 +405,7 @@ def assert_equivariant(
     reference_dtype: torch.dtype = torch.float64,
     batched: bool | None = None,
     order: int | None = None,
+    allow_uninformative: bool = False,
 ) -> EquivarianceReport:
     """Assert ``f(g . x) == g . f(x)`` for every element; return the per-element report.
 
@@ -334,25 +422,68 @@ def assert_equivariant(
         reference_dtype: dtype of the reference transforms and of the comparison.
         batched: run ``f`` once on all inputs (default: for modules and layers with fields).
         order: interpolation order passed to the fields' ``transform``.
+        allow_uninformative: warn instead of raising :class:`UninformativeCheckError` when the
+            check could not fail (a constant ``x``, all-zero outputs, or no tested element that
+            moves ``x`` or ``f(x)``).
+
+    Elements given in float32/float16/bfloat16 that round to one of the in field's exact
+    elements are replaced by its float64 version (the kit always transforms in float64).
 
     Raises:
-        EquivarianceError: with the table of rows and the failing elements.
+        EquivarianceError: with the table of rows and the failing elements (NaN outputs are
+            reported as NaN, not as a failure of determinism).
+        UninformativeCheckError: (a ``ValueError``) an empty batch, a constant input, all-zero
+            outputs, or only elements that fix ``x`` and ``f(x)``.
+        ValueError: a non-finite ``x``.
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import CyclicGroup
+        >>> from groupconv.spaces import ImageField
+        >>> fld = ImageField(CyclicGroup(4))
+        >>> f = lambda t: t + torch.rot90(t, 2, (-2, -1))
+        >>> assert_equivariant(f, torch.randn(1, 1, 5, 7), in_field=fld, out_field=fld).passed
+        True
+        >>> try:
+        ...     assert_equivariant(f, torch.zeros(1, 1, 5, 5), in_field=fld, out_field=fld)
+        ... except UninformativeCheckError as err:
+        ...     print(str(err)[:16])
+        x is constant (e
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     in_field, out_field = _resolve_fields(f, in_field, out_field)
+    x = _check_input(x)
+    if x.is_floating_point() and bool((x == x.reshape(-1)[0]).all()):
+        _uninformative(
+            f"x is constant (every entry = {float(x.reshape(-1)[0]):.4g}): rotations, flips and "
+            "shifts leave it unchanged, so the check cannot fail; pass a random input such as "
+            "torch.randn(...)", allow_uninformative)
+    ref_elements = None
+    if hasattr(in_field, "exact_elements"):
+        try:
+            ref_elements = in_field.exact_elements(device=x.device, dtype=reference_dtype)
+        except (TypeError, ValueError):
+            ref_elements = None
     if elements is None:
-        if not hasattr(in_field, "exact_elements"):
+        if ref_elements is None:
             raise ValueError("elements is needed: in_field has no exact_elements()")
-        cand = in_field.exact_elements(device=x.device, dtype=reference_dtype)
-        gs = [g for g in cand if _is_exact(out_field, g)]
-        if not gs:
-            raise ValueError(f"in_field {in_field!r} and out_field {out_field!r} share no exact element; "
-                             "pass elements=... and mode='approximate'")
+        gs, dropped = [], []
+        for g in ref_elements:
+            why = _exact_or_reason(out_field, g)
+            (dropped.append((g, why)) if why else gs.append(g))
+        if not gs or len(gs) == 1 and dropped:
+            reason = f" ({dropped[0][1]})" if dropped else ""
+            raise ValueError(
+                f"in_field {in_field!r} and out_field {out_field!r} share no exact element other than "
+                f"the identity{reason}; pass elements=... (e.g. G.grid(n) or G.sample(n)) and "
+                "mode='approximate'"
+            )
     else:
         gs = list(elements) if not isinstance(elements, torch.Tensor) else list(elements.unbind(0))
         if not gs:
             raise ValueError("elements must hold at least one group element, got none")
+        gs = _snap(gs, ref_elements)
     if mode == "auto":
         exact = [_is_exact(in_field, g, x.shape) and _is_exact(out_field, g) for g in gs]
     else:
@@ -360,6 +491,12 @@ def assert_equivariant(
     rows, dtype = _measure(f, x, gs, in_field, out_field, exact, atol=atol, rtol=rtol, mask=mask,
                            reference_dtype=reference_dtype, batched=batched, order=order)
     report = EquivarianceReport(rows, _name(f), dtype, in_field, out_field)
+    bad_nf = [r for r in rows if r.nonfinite]
+    if bad_nf:
+        msg = [f"{_name(f)} returned NaN/inf for {len(bad_nf)} of {len(rows)} elements (x is finite): "
+               "the equivariance error is NaN"]
+        msg += [f"  g = {_fmt(r.element)}: max abs error nan" for r in bad_nf]
+        raise EquivarianceError("\n".join(msg) + "\n\n" + str(report), report)
     if not report.passed:
         bad = report.failures
         msg = [f"{_name(f)} is not equivariant for {len(bad)} of {len(rows)} elements:"]
@@ -367,10 +504,18 @@ def assert_equivariant(
             what = f"max abs error {r.abs_error:.3e} > {r.tolerance:.1e}" if r.exact else \
                 f"relative error {r.rel_error:.3e} > budget {r.tolerance:.1e}"
             msg.append(f"  g = {_fmt(r.element)} ({'exact' if r.exact else 'approximate'} check): {what}")
-        if rows and not rows[0].passed and float(rows[0].element.double().abs().max()) == 0.0:
+        if rows and not rows[0].passed and not rows[0].informative:
             msg.append("  hint: it fails at the identity, so f is not deterministic (dropout or "
                        "batch statistics in training mode? call .eval())")
         raise EquivarianceError("\n".join(msg) + "\n\n" + str(report), report)
+    if all(r.scale == 0.0 and r.abs_error == 0.0 for r in rows):
+        _uninformative(f"f(x) and every f(g . x) are zero (e.g. the input {'' if x.abs().max() else 'is zero, '}"
+                       "dead ReLUs or a zero-initialised layer): the check cannot fail", allow_uninformative)
+    if not any(r.informative for r in rows):
+        _uninformative(
+            f"no tested element moves x or f(x) (only the identity, or elements fixing x, were "
+            f"tested: {[_fmt(r.element) for r in rows]}); pass elements=... that act on x, e.g. "
+            "G.grid(n) with mode='approximate'", allow_uninformative)
     return report
 
 
