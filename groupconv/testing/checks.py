@@ -131,7 +131,7 @@ class GroupReport:
             [r.group, r.property, str(r.dtype).replace("torch.", ""), r.device, str(r.examples),
              "-" if r.worst_error is None else f"{r.worst_error:.2e}",
              "-" if r.tolerance is None else f"{r.tolerance:.1e}",
-             r.status + (f" ({r.message.splitlines()[0]})" if r.skipped and r.message else "")]
+             r.status + (f" ({r.message.splitlines()[0]})" if (r.skipped or r.passed) and r.message else "")]
             for r in self.rows
         ]
         widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(head)]
