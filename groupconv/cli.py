@@ -2,8 +2,10 @@
 
 Subcommands:
 
-* ``groupconv check [TARGET ...]`` -- run the verification kit over every built-in group on
-  every available device and print a table (group, property, examples, worst error, pass/fail).
+* ``groupconv check [TARGET ...]`` -- run the verification kit over every built-in group and the
+  custom-group routes (generators, sympy, a hand-written finite group; each also through a
+  lifting layer and ``assert_equivariant``) on every available device and print a table
+  (group, property, examples, worst error, pass/fail). Target names are case-insensitive.
 * ``groupconv bench [groups|all]`` -- the benchmark suite: ratios measured in one run, JSON out.
 
 Exit status is non-zero when a check fails or the arguments are wrong.
@@ -51,45 +53,90 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], out=N
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)), file=out)
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def _check_targets(requested: Sequence[str]) -> dict[str, object]:
+    """Resolve ``groupconv check`` targets (case-insensitive) to ``{display name: group}``."""
     from .groups.catalogue import catalogue
-    from .testing import check_group
+    from .groups.custom_examples import custom_catalogue
 
-    groups = catalogue()
-    targets = [t for t in args.targets if t != "all"] or ["groups"]
+    builtin, custom = catalogue(), custom_catalogue()
+    by_key = {name.lower(): (name, group) for name, group in {**builtin, **custom}.items()}
+    targets = list(requested) or ["all"]
     selected: dict[str, object] = {}
     for t in targets:
-        if t == "groups":
-            selected.update(groups)
-        elif t in groups:
-            selected[t] = groups[t]
+        key = t.lower()
+        if key in ("all", "groups"):
+            selected.update(builtin)
+        if key in ("all", "custom"):
+            selected.update(custom)
+        if key in ("all", "groups", "custom"):
+            continue
+        if key in by_key:
+            name, group = by_key[key]
+            selected[name] = group
+        elif f"custom:{key}" in by_key:
+            name, group = by_key[f"custom:{key}"]
+            selected[name] = group
         else:
-            known = ", ".join(["all", "groups", *groups])
-            raise CLIError(f"unknown check target {t!r}; known targets: {known}")
+            known = ", ".join(["all", "groups", "custom", *builtin, *custom])
+            raise CLIError(f"unknown check target {t!r}; known targets (any case): {known}")
+    return selected
+
+
+def _layer_row(name: str, group: object, device: str) -> dict[str, object]:
+    """A custom-group route through a lifting layer and ``assert_equivariant`` (exact elements)."""
+    import torch
+
+    from .nn import LiftingConv
+    from .testing import EquivarianceError, assert_equivariant
+
+    torch.manual_seed(0)
+    kw = {} if group.is_finite else {"num_elements": 4, "kernel_net": "siren"}
+    rec: dict[str, object] = {"group": name, "property": "lifting_equivariance", "dtype": "torch.float32",
+                              "device": device, "examples": 0, "worst_error": None, "tolerance": None}
+    try:
+        layer = LiftingConv(1, 2, group, 3, padding=1, **kw).to(device).eval()
+        report = assert_equivariant(layer, torch.randn(2, 1, 9, 11, device=device))
+        worst = max(report.rows, key=lambda r: r.abs_error / r.tolerance)
+        rec.update(examples=len(report.rows), worst_error=worst.abs_error, tolerance=worst.tolerance,
+                   status="pass", message="")
+    except (EquivarianceError, ValueError, TypeError) as err:
+        rec.update(status="FAIL", message=f"{type(err).__name__}: {err}")
+    return rec
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from .testing import check_group
+
+    selected = _check_targets(args.targets)
     devices = _devices(args.device)
     print(f"groupconv check: {len(selected)} groups on {', '.join(devices)} "
           f"({args.examples} examples per property)", file=sys.stderr)
-    rows: list[list[object]] = []
     records: list[dict[str, object]] = []
-    n_failed = 0
     t_start = time.perf_counter()
     for i, (name, group) in enumerate(selected.items(), 1):
         t0 = time.perf_counter()
-        report = check_group(group, devices=devices, max_examples=args.examples, raise_on_failure=False)
-        print(f"  [{i}/{len(selected)}] {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        custom = name.startswith("custom:")
+        # the custom routes (exercised in depth by the test suite) run in float64 with half the
+        # examples, plus one lifting-layer row per device, so the command keeps its time budget
+        report = check_group(group, devices=devices, raise_on_failure=False,
+                             max_examples=max(5, args.examples // 2) if custom else args.examples,
+                             **({"dtypes": (torch.float64,)} if custom else {}))
         for r in report.rows:
             status = "n/a" if r.skipped else ("pass" if r.passed else "FAIL")
-            if not r.skipped and not r.passed:
-                n_failed += 1
-            worst = "-" if r.worst_error is None else f"{r.worst_error:.2e}"
-            tol = "-" if r.tolerance is None else f"{r.tolerance:.0e}"
-            rows.append([name, r.property, str(r.dtype).replace("torch.", ""), r.device,
-                         r.examples, worst, tol, status])
             records.append({"group": name, "property": r.property, "dtype": str(r.dtype),
                             "device": r.device, "examples": r.examples,
                             "worst_error": r.worst_error, "tolerance": r.tolerance,
                             "status": status, "message": r.message})
+        if custom:
+            records += [_layer_row(name, group, dev) for dev in devices]
+        print(f"  [{i}/{len(selected)}] {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    rows = [[r["group"], r["property"], str(r["dtype"]).replace("torch.", ""), r["device"], r["examples"],
+             "-" if r["worst_error"] is None else f"{r['worst_error']:.2e}",
+             "-" if r["tolerance"] is None else f"{r['tolerance']:.0e}", r["status"]] for r in records]
     _print_table(["group", "property", "dtype", "device", "examples", "worst error", "tol", "result"], rows)
+    n_failed = sum(1 for r in records if r["status"] == "FAIL")
     n_checked = sum(1 for r in records if r["status"] != "n/a")
     print(f"\n{n_checked - n_failed} passed, {n_failed} failed "
           f"({len(records) - n_checked} not applicable) in {time.perf_counter() - t_start:.1f}s")
@@ -246,10 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="run the verification kit over built-in groups on every available device",
         description="Run group-axiom, exp/log round-trip, action-homomorphism and sampler "
-        "checks (Hypothesis properties) over the built-in catalogue and print a table.",
+        "checks (Hypothesis properties) over the built-in catalogue and the custom-group routes "
+        "and print a table.",
     )
     p.add_argument("targets", nargs="*", default=["all"], metavar="TARGET",
-                   help="'all' (default), 'groups', or a group name such as SO2, D4, SE3")
+                   help="'all' (default: built-in groups and the custom-group routes), 'groups', "
+                   "'custom' (MatrixLieGroup from generators, sympy, a hand-written finite group, each "
+                   "also through a lifting layer), or a group name in any case: so2, D4, custom:sympy")
     p.add_argument("--device", default="all", help="cpu, cuda, or all available devices (default: all)")
     p.add_argument("--examples", type=int, default=30, help="Hypothesis examples per property (default: 30)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")

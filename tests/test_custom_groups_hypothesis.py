@@ -66,7 +66,8 @@ def groups_and_periods(draw):
     periods = []
     honest = draw(st.booleans())  # half the draws declare every period right
     for p in true:
-        choice = "right" if honest else draw(st.sampled_from(["right", "none", "double", "half", "arbitrary"]))
+        kinds = ["right", "none", "double", "half", "arbitrary"]
+        choice = "right" if honest else draw(st.sampled_from(kinds))
         base = TWO_PI if p is None else p
         periods.append({"right": p, "none": None, "double": 2 * base, "half": base / 2,
                         "arbitrary": draw(st.floats(0.1, 20.0))}[choice])
@@ -119,7 +120,8 @@ def test_random_generators_are_accepted_and_verified_or_refused_clearly(case):
     try:
         report = assert_equivariant(layer, x)
     except EquivarianceError as err:  # a correct layer must never fail
-        raise AssertionError(f"{kind} {periods}: a correct layer was reported non-equivariant\n{err}") from err
+        msg = f"{kind} {periods}: a correct layer was reported non-equivariant"
+        raise AssertionError(f"{msg}\n{err}") from err
     except ValueError as err:
         _assert_clear(err, "share no exact element", "no tested element")
         event("kit: no exact element")

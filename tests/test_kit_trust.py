@@ -22,7 +22,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from groupconv.groups import CyclicGroup, MatrixLieGroup, OctahedralGroup, SO3, lie_group_from_sympy
+from groupconv.groups import SO3, CyclicGroup, MatrixLieGroup, OctahedralGroup, lie_group_from_sympy
 from groupconv.groups.euclidean import Scaling
 from groupconv.nn import LiftingConv
 from groupconv.spaces import GroupGridField, ImageField
@@ -238,7 +238,8 @@ def test_check_group_rows_read_as_what_they_are():
 # ---------------------------------------------------------------------------------- repro 8
 def test_so3_grid_of_24_is_the_cube_group():
     g = SO3().grid(24, dtype=torch.float64)
-    cube = {tuple(torch.round(e).long().flatten().tolist()) for e in OctahedralGroup().elements(dtype=torch.float64)}
+    O = OctahedralGroup().elements(dtype=torch.float64)
+    cube = {tuple(torch.round(e).long().flatten().tolist()) for e in O}
     assert {tuple(torch.round(e).long().flatten().tolist()) for e in g} == cube
     assert float((g - torch.round(g)).abs().max()) < 1e-12
     g48 = SO3().grid(48, dtype=torch.float64)

@@ -520,8 +520,9 @@ class MatrixLieGroup(Group):
         gtol = 1e-6 if g.dtype == torch.float64 else 1e-3
         if bool((~(gap <= gtol)).any()):
             i = int((~(gap <= gtol)).reshape(-1).nonzero()[0, 0])
+            shown = _fmt_matrix(g_orig.reshape(-1, self.n, self.n)[i])
             raise ValueError(
-                f"g must be an element of {self.name}: g = {_fmt_matrix(g_orig.reshape(-1, self.n, self.n)[i])} "
+                f"g must be an element of {self.name}: g = {shown} "
                 f"is not exp of a combination of the generators (|exp(log g) - g| / |g| = "
                 f"{float(gap.reshape(-1)[i]):.3g})"
             )

@@ -13,14 +13,16 @@ Every class is a frozen dataclass compared, hashed and pickled by value.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from ._lie_helpers import _phi1, _so2_left_jacobian, representation_generators
 from .base import Group
-from .matrix import balanced_counts, matrix_exp
+from .matrix import balanced_counts
 from .rotations import SO2
 
 __all__ = [
@@ -35,7 +37,9 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=512)
 def _size(G: Group) -> int:
+    """Number of entries of one element (cached: groups are hashable frozen values)."""
     return math.prod(G.element_shape)
 
 
@@ -51,62 +55,6 @@ def _cartesian(parts: list[torch.Tensor]) -> list[torch.Tensor]:
     """Rows of every combination of the rows of ``parts`` (first part slowest)."""
     idx = torch.meshgrid(*[torch.arange(p.shape[0], device=p.device) for p in parts], indexing="ij")
     return [p[i.reshape(-1)] for p, i in zip(parts, idx)]
-
-
-def representation_generators(
-    H: Group, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-) -> torch.Tensor:
-    """Generators ``L_i = d/dt H.matrix(H.exp(t e_i))|_{t=0}``, shape ``(algebra_dim, d, d)``.
-
-    Exact for groups that provide ``representation_generators`` (MatrixLieGroup, DirectProduct)
-    and for SO2/O2 (``[[0, -1], [1, 0]]``) and Scaling (``I``); otherwise Richardson-extrapolated
-    central differences in float64 (error ~1e-12).
-
-    Example:
-        >>> from groupconv.groups import SO3
-        >>> L = representation_generators(SO3(), dtype=torch.float64)
-        >>> bool((L + L.transpose(-1, -2)).abs().max() < 1e-9)
-        True
-    """
-    kw = {"device": device, "dtype": dtype if dtype is not None else torch.get_default_dtype()}
-    if hasattr(H, "representation_generators"):
-        return H.representation_generators(**kw)
-    if H.is_finite:
-        raise TypeError(f"{H.name} is finite: it has no Lie algebra representation generators")
-    from .euclidean import Scaling
-    from .rotations import O2
-
-    if isinstance(H, (SO2, O2)):
-        return torch.tensor([[[0.0, -1.0], [1.0, 0.0]]], **kw)
-    if isinstance(H, Scaling):
-        return torch.eye(H.space_dim, **kw)[None]
-    k = H.algebra_dim
-    basis = torch.eye(k, dtype=torch.float64, device=device)
-
-    def central(step: float) -> torch.Tensor:
-        plus = H.matrix(H.exp(step * basis))
-        minus = H.matrix(H.exp(-step * basis))
-        return (plus - minus) / (2 * step)
-
-    h = 1e-3
-    return ((4 * central(h / 2) - central(h)) / 3).to(**kw)
-
-
-def _phi1(A: torch.Tensor) -> torch.Tensor:
-    """``sum_k A^k / (k+1)!`` via the exponential of ``[[A, I], [0, 0]]``."""
-    d = A.shape[-1]
-    top = torch.cat([A, torch.eye(d, dtype=A.dtype, device=A.device).expand_as(A)], dim=-1)
-    M = torch.cat([top, torch.zeros_like(top)], dim=-2)
-    return matrix_exp(M)[..., :d, d:]
-
-
-def _so2_left_jacobian(theta: torch.Tensor) -> torch.Tensor:
-    """V(theta) = [[a, -b], [b, a]], a = sin(t)/t, b = 2 sin^2(t/2)/t (guarded at t ~ 0)."""
-    small = theta.abs() < 1e-6
-    ts = torch.where(small, torch.ones_like(theta), theta)
-    a = torch.where(small, 1 - theta**2 / 6, torch.sin(ts) / ts)
-    b = torch.where(small, theta / 2, 2 * torch.sin(ts / 2) ** 2 / ts)
-    return torch.stack([torch.stack([a, -b], -1), torch.stack([b, a], -1)], -2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,7 +173,10 @@ class DirectProduct(Group):
         for j, (f, p) in enumerate(zip(self.factors, parts)):
             p = f.check_element(p, f"parts[{j}]")
             flat.append(p.reshape(*p.shape[: p.dim() - len(f.element_shape)], _size(f)))
-        batch = torch.broadcast_shapes(*[p.shape[:-1] for p in flat])
+        shapes = [p.shape[:-1] for p in flat]
+        if all(sh == shapes[0] for sh in shapes):  # the common case; torch.broadcast_shapes is slow
+            return torch.cat(flat, dim=-1)
+        batch = torch.broadcast_shapes(*shapes)
         return torch.cat([p.expand(*batch, p.shape[-1]) for p in flat], dim=-1)
 
     def _split_vec(self, x: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
@@ -477,6 +428,8 @@ class SemidirectProduct(Group):
         t = self.translations.check_element(t, "t")
         h = self.H.check_element(h, "h")
         hf = h.reshape(*h.shape[: h.dim() - len(self.H.element_shape)], _size(self.H))
+        if t.shape[:-1] == hf.shape[:-1]:  # the common case; torch.broadcast_shapes is slow
+            return torch.cat([t, hf.to(t.dtype)], dim=-1)
         batch = torch.broadcast_shapes(t.shape[:-1], hf.shape[:-1])
         return torch.cat([t.expand(*batch, self.d), hf.to(t.dtype).expand(*batch, hf.shape[-1])], dim=-1)
 
