@@ -134,8 +134,8 @@ class QuarterTurns(Group):
         k = torch.round(X[..., 0] / (math.pi / 2))
         if bool(((X[..., 0] - k * math.pi / 2).abs() > 1e-4).any()):
             raise ValueError("X must hold multiples of pi/2 (angles of QuarterTurns)")
-        c = torch.round(torch.cos(k * math.pi / 2))
-        s = torch.round(torch.sin(k * math.pi / 2))
+        c = torch.round(torch.cos(k * math.pi / 2)) + 0.0  # + 0.0: no negative zeros
+        s = torch.round(torch.sin(k * math.pi / 2)) + 0.0
         return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
 
     def log(self, g: torch.Tensor) -> torch.Tensor:
