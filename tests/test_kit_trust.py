@@ -92,6 +92,12 @@ def test_sympy_routes_draw_elements_from_the_group():
         RotScale.log(torch.tensor([[1.0, 0.0], [0.0, -1.0]], dtype=torch.float64))
 
 
+def test_given_elements_must_be_members():
+    G = rotation_group()
+    with pytest.raises(ValueError, match=r"elements\[1\] must be an element of SO2custom"):
+        assert_equivariant(lifting(G), torch.randn(2, 1, 9, 9), elements=torch.stack([rot(0), REFLECTION]))
+
+
 def test_plus_and_minus_ninety_degrees_are_labelled_alike():
     G = rotation_group()
     report = assert_equivariant(lifting(G), torch.randn(2, 1, 15, 15), elements=G.grid(4))

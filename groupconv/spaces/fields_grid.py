@@ -406,7 +406,11 @@ class GroupGridField(Field):
             )
 
         if H.algebra_dim != 1:
-            raise fail(f"{H.name} is not one-dimensional (algebra_dim={H.algebra_dim})")
+            raise fail(
+                f"{H.name} is not one-dimensional (algebra_dim={H.algebra_dim}); an exact check needs "
+                "a grid closed under the tested elements (e.g. SO3().grid(n) with n a multiple of 24 "
+                "holds cosets of the cube group)"
+            )
         try:
             theta = H.log(G)[:, 0].to(torch.float64)
             phi = H.log(targets)[:, 0].to(torch.float64)

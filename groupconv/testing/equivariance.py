@@ -484,6 +484,11 @@ def assert_equivariant(
         if not gs:
             raise ValueError("elements must hold at least one group element, got none")
         gs = _snap(gs, ref_elements)
+        group = getattr(in_field, "group", None)
+        validate = getattr(group, "validate", None)
+        if callable(validate):  # never test a non-member (e.g. a reflection for a rotation group)
+            for i, g in enumerate(gs):
+                validate(g.to(reference_dtype) if g.is_floating_point() else g, f"elements[{i}]")
     if mode == "auto":
         exact = [_is_exact(in_field, g, x.shape) and _is_exact(out_field, g) for g in gs]
     else:
