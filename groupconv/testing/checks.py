@@ -24,7 +24,9 @@ example database: results are deterministic. Properties (``n/a`` where a method 
 ``haar_invariance``    compact groups: first and second moments of ``matrix`` entries of
                        ``sample`` are invariant under ``s -> g s`` and ``s -> s g`` (z-test at
                        6 sigma, fixed generator); finite groups: uniform frequencies
-``grid``               ``grid(n)`` is deterministic, shaped, valid and identity-first
+``grid``               ``grid(n)`` is deterministic, shaped, valid and identity-first (for
+                       grids without the identity, e.g. a box grid, identity-first is n/a:
+                       noted on the row, no error number shown)
 =====================  ====================================================================
 
 Elements are compared by ``min(|g - h|_max, G.distance(g, h))``. Tolerances are

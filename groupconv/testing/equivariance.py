@@ -15,6 +15,12 @@ How errors are measured:
 * each element gets a row: ``abs`` = ``max |f(g x) - g f(x)|``, ``rel`` =
   ``||f(g x) - g f(x)|| / ||g f(x)||`` (over the valid mask in approximate checks).
 
+No vacuous passes: an empty batch, a constant input, outputs that are zero everywhere, and runs
+in which no tested element moves ``x`` or ``f(x)`` raise :class:`UninformativeCheckError`
+(``allow_uninformative=True`` warns instead); a non-finite ``x`` is a ``ValueError`` and NaN
+outputs fail with the error reported as NaN. Elements are the in field's group members (given
+elements are validated; low-precision ones that round to an exact element are replaced by it).
+
 Exact and approximate checks are kept apart:
 
 * **exact** (the transform is an index permutation on both fields: multiples of 90 degrees,
