@@ -126,6 +126,18 @@ def test_non_square_check_still_fails_a_non_equivariant_conv():
         assert_equivariant(conv, torch.randn(2, 1, 9, 11), in_field=fld, out_field=fld)
 
 
+def test_non_square_group_conv_and_non_cubic_volume_are_checked_exactly():
+    from groupconv.nn import GroupConv
+
+    torch.manual_seed(0)
+    gconv = GroupConv(2, 3, CyclicGroup(4), 3, padding=1).eval()
+    report = assert_equivariant(gconv, torch.randn(2, 2, 4, 8, 10))
+    assert len(report.rows) == 4 and all(r.exact for r in report.rows)
+    lift3 = LiftingConv(1, 2, OctahedralGroup(), 3, padding=1).eval()
+    report = assert_equivariant(lift3, torch.randn(1, 1, 5, 6, 7))
+    assert len(report.rows) == 24 and all(r.exact for r in report.rows)
+
+
 # ---------------------------------------------------------------------------------- repro 3
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_layers_are_checked_with_float64_elements(dtype):
