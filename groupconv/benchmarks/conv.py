@@ -335,7 +335,7 @@ def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], d
         x = torch.randn(*xs, generator=gen).to(dev)
         w = torch.randn(*ws, generator=gen).to(dev)
         with torch.no_grad():
-            t = time_interleaved({m: (lambda m=m: conv(x, w, padding="same", method=m))
+            t = time_interleaved({m: (lambda m=m, x=x, w=w: conv(x, w, padding="same", method=m))
                                   for m in ("direct", "fft")}, repeats=rounds, warmup=1,
                                  device=dev, seed=seed)
         choice = "fft" if use_fft(xs, ws, padding="same") else "direct"

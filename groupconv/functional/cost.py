@@ -8,7 +8,8 @@ both routes' seconds from operation counts and per-operation costs measured on a
 * direct: ``t_d = a_direct[d] * B * C_out * (C_in / g) * prod(out) * prod(K)`` (multiply-adds of
   ``torch``'s own ``conv{d}d``, one constant per number of spatial dims ``d`` because the
   backends' efficiency differs per dimensionality);
-* FFT: ``t_f = a_fft * T * N log2 N + a_mix * B * C_out * (C_in / g) * N_f + t_0``, where ``N = prod(n)`` is the padded transform size (5-smooth lengths),
+* FFT: ``t_f = a_fft * T * N log2 N + a_mix * B * C_out * (C_in / g) * N_f + t_0``, where
+  ``N = prod(n)`` is the padded transform size (5-smooth lengths),
   ``N_f`` the number of complex frequencies (``N / 2`` roughly), ``T = B C_in + B C_out`` real
   transforms, plus ``C_out C_in / g`` kernel transforms unless the spectrum is cached, and
   ``t_0`` a fixed per-call overhead. (The layout copies scale with ``N_f`` like the mixing and
@@ -38,14 +39,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["CostModel", "DEFAULT_COST_MODEL", "calibrate", "get_cost_model", "set_cost_model",
            "fast_size"]
 
 
 def fast_size(n: int) -> int:
-    """Smallest 2-3-5-smooth integer ``>= n`` (same as :func:`~groupconv.functional.next_fast_len`)."""
+    """Smallest 2-3-5-smooth integer ``>= n`` (:func:`~groupconv.functional.next_fast_len`)."""
     from .fftconv import next_fast_len
 
     return next_fast_len(n)
@@ -225,11 +225,11 @@ def calibrate(device: torch.device | str = "cpu", dtype: torch.dtype = torch.flo
                 pads = resolve_padding("same", ws[2:])
                 padded = [n + lo + hi for n, (lo, hi) in zip(xs[2:], pads)]
                 macs = probe.direct_seconds(xs, ws, 1, padded)
-                direct[d].append(timed(lambda: conv(x, w, padding="same", method="direct")) / macs)
+                direct[d].append(timed(lambda x=x, w=w: conv(x, w, padding="same", method="direct")) / macs)
                 spec = kernel_spectrum(w, padded)
                 for cached in (False, True):
-                    t = timed(lambda: conv(x, w, padding="same", method="fft",
-                                           spectrum=spec if cached else None))
+                    sp = spec if cached else None
+                    t = timed(lambda x=x, w=w, sp=sp: conv(x, w, padding="same", method="fft", spectrum=sp))
                     feats = []
                     for name in ("a_fft", "a_mix", "t0"):
                         coef = {"a_fft": 0.0, "a_mix": 0.0, "t0": 0.0, name: 1.0}
