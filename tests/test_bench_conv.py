@@ -30,6 +30,7 @@ def test_quick_rows_and_fields(quick_result: dict) -> None:
         assert r["ok"] == rule.passes(r["ratio"]) and r["rule"] == rule.describe()
         sp = r["ratio_spread"]
         assert sp["min"] <= sp["q1"] <= sp["median"] <= sp["q3"] <= sp["max"] and sp["n"] >= 1
+        assert r["ratio"] == sp["median"]  # the ratio shown is the median per-round ratio
     assert [r["input"] for r in rows[:2]] == [[1, 32, 256]] * 2
     assert [r["input"] for r in rows[2:5]] == [[1, 32, 128]] * 3
     # the FFT and the direct route compute the same thing; the eval rows use the cached spectrum

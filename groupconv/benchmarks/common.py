@@ -224,7 +224,7 @@ def ratio_spread(numerator: Sequence[float], denominator: Sequence[float]) -> di
 
 
 def format_ratio(value: float | None, spread: Mapping[str, float] | None = None, digits: int = 2) -> str:
-    """``"10.21x [9.80-10.52]"`` (ratio of medians and the quartiles of the per-round ratios).
+    """``"10.21x [9.80-10.52]"`` (a ratio and the quartiles of the per-round ratios).
 
     Example:
         >>> format_ratio(1.234, {"q1": 1.2, "q3": 1.3})

@@ -2,8 +2,10 @@
 cropping, the FFT/direct cost model, memory).
 
 Every row has exactly one verdict rule, printed above the table; ``ok`` follows from the ratio
-the row shows (a ratio of medians of interleaved rounds; the JSON also records each ratio's
-spread over rounds, ``ratio_spread``):
+the row shows. A row's ratio is the median of the per-round ratios of interleaved rounds (each
+round times both sides back to back, so its ratio cancels most of the load drift between rounds;
+rows timed in separate rounds use every pair); the table shows its quartiles in brackets and the
+JSON records the spread, ``ratio_spread``:
 
 =======================  ===================================================  ================
 check                    what is measured                                     rule
@@ -178,7 +180,11 @@ def run_conv_benchmark(
 def _row(check: str, candidate: str, baseline: str, shape: Sequence[int], median: float | None,
          floor: float | None, ratio: float | None, spread: dict[str, float] | None = None,
          unit: str = "s", **extra: Any) -> dict[str, Any]:
+    """One row. With a ``spread`` the row's ratio is the median of the per-round ratios (rounds
+    are interleaved, so a round's ratio cancels most of the load drift between rounds)."""
     rule = RULES[check]
+    if spread is not None:
+        ratio = spread["median"]
     return {"check": check, "candidate": candidate, "baseline": baseline, "input": list(shape),
             "median": median, "floor": floor, "ratio": ratio, "ratio_spread": spread,
             "rule": rule.describe(), "target": rule.threshold, "target_op": rule.op,
@@ -410,8 +416,8 @@ def _fmt(value: float | None, unit: str) -> str:
 def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     """Render :func:`run_conv_benchmark`'s result (or its ``rows``) as a text table.
 
-    A full result starts with the verdict rules (one per check); ``ratio`` shows the ratio of
-    medians and, in brackets, the quartiles of the per-round ratios.
+    A full result starts with the verdict rules (one per check); ``ratio`` shows the median of
+    the per-round ratios and, in brackets, their quartiles.
     """
     rows = result["rows"] if isinstance(result, dict) else list(result)
     headers = ["check", "candidate", "baseline", "input", "median", "baseline median",

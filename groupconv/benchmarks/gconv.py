@@ -27,9 +27,9 @@ escnn (optional; imported through :mod:`groupconv.interop.escnn`) builds ``R2Con
 same regular field types (``rot2dOnR2(8)``, ``flipRot2dOnR2(4)``) in training mode; its rows are
 separate so that a row's verdict never depends on a number it does not show.
 
-Every ratio is a ratio of medians of interleaved rounds in one process
-(:func:`groupconv.benchmarks.common.time_interleaved`); ``ratio_spread`` records the quartiles of
-the per-round ratios. ``quick=True`` shrinks every size for a smoke run (its ratios mean little).
+Every ratio is the median of the per-round ratios of interleaved rounds in one process
+(:func:`groupconv.benchmarks.common.time_interleaved`; a round times both sides back to back, so
+its ratio cancels most of the load drift); ``ratio_spread`` records their quartiles. ``quick=True`` shrinks every size for a smoke run (its ratios mean little).
 
 Example:
     >>> res = run_gconv_benchmark(quick=True, repeats=1, escnn=False)
@@ -122,16 +122,16 @@ def _train_step(fn: Callable[[], torch.Tensor], inputs: Sequence[torch.Tensor], 
 
 def _row(check: str, layer: str, shape: Sequence[int], t: Any, base: Any, baseline: str,
         invert: bool = False, **extra: Any) -> dict[str, Any]:
-    """One row, one rule: ratio = t / base (``invert``: base / t); ok = rule(ratio)."""
+    """One row, one rule: ratio = median per-round t / base (``invert``: base / t); ok = rule(ratio)."""
     rule = RULES[check]
     if base is None:  # an absolute rule on the row's median
         ratio, spread, value = None, None, t.median
     elif invert:
-        ratio, spread = base.median / t.median, ratio_spread(base.seconds, t.seconds)
-        value = ratio
+        spread = ratio_spread(base.seconds, t.seconds)
+        ratio = value = spread["median"]
     else:
-        ratio, spread = t.median / base.median, ratio_spread(t.seconds, base.seconds)
-        value = ratio
+        spread = ratio_spread(t.seconds, base.seconds)
+        ratio = value = spread["median"]
     return {
         "check": check, "layer": layer, "input": list(shape), "median_s": t.median, "q1_s": t.q1,
         "q3_s": t.q3, "baseline": baseline, "floor_s": None if base is None else base.median,

@@ -31,6 +31,7 @@ spectrum is tied to the transform size, i.e. to the padded input size: :func:`ff
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 Padding = int | Sequence[int] | Sequence[tuple[int, int]] | str
 
 
+@functools.lru_cache(maxsize=1024)
 def next_fast_len(n: int) -> int:
     """Smallest ``m >= n`` whose prime factors are 2, 3 and 5 (fast FFT sizes).
 
