@@ -29,7 +29,8 @@ separate so that a row's verdict never depends on a number it does not show.
 
 Every ratio is the median of the per-round ratios of interleaved rounds in one process
 (:func:`groupconv.benchmarks.common.time_interleaved`; a round times both sides back to back, so
-its ratio cancels most of the load drift); ``ratio_spread`` records their quartiles. ``quick=True`` shrinks every size for a smoke run (its ratios mean little).
+its ratio cancels most of the load drift); ``ratio_spread`` records their quartiles.
+``quick=True`` shrinks every size for a smoke run (its ratios mean little).
 
 Example:
     >>> res = run_gconv_benchmark(quick=True, repeats=1, escnn=False)
