@@ -59,7 +59,6 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 Padding = int | Sequence[int] | Sequence[tuple[int, int]] | str
 
 
-@functools.lru_cache(maxsize=1024)
 def next_fast_len(n: int) -> int:
     """Smallest ``m >= n`` whose prime factors are 2, 3 and 5 (fast FFT sizes).
 
@@ -67,7 +66,12 @@ def next_fast_len(n: int) -> int:
         >>> next_fast_len(97), next_fast_len(128), next_fast_len(1)
         (100, 128, 1)
     """
-    n = int(n)
+    if torch.compiler.is_compiling():  # traced once per shape; no cache wrapper in the graph
+        return _fast_len(int(n))
+    return _fast_len_cached(int(n))
+
+
+def _fast_len(n: int) -> int:
     if n <= 1:
         return 1
     best = 1 << (n - 1).bit_length()  # a power of two always works
@@ -83,6 +87,9 @@ def next_fast_len(n: int) -> int:
             p35 *= 3
         p5 *= 5
     return best
+
+
+_fast_len_cached = functools.lru_cache(maxsize=1024)(_fast_len)
 
 
 def resolve_padding(
