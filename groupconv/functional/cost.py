@@ -12,8 +12,9 @@ both routes' seconds from operation counts and per-operation costs measured on a
   ``N = prod(n)`` is the padded transform size (5-smooth lengths),
   ``N_f`` the number of complex frequencies (``N / 2`` roughly), ``T = B C_in + B C_out`` real
   transforms, plus ``C_out C_in / g`` kernel transforms unless the spectrum is cached, and
-  ``t_0`` a fixed per-call overhead. (The layout copies scale with ``N_f`` like the mixing and
-  are folded into ``a_mix``.)
+  ``t_0`` a fixed per-call overhead, all times ``fft_factor[d]`` (the multi-dimensional
+  transforms are less efficient per ``N log N`` than 1-D ones). (The layout copies scale with
+  ``N_f`` like the mixing and are folded into ``a_mix``.)
 
 :data:`DEFAULT_COST_MODEL`'s constants were checked against timings of both routes on this
 project's 2-core CPU (torch 2.13, float32, 1 thread, 2026-12-02): on 12 shapes from a 3x3 2-D
@@ -61,6 +62,7 @@ class CostModel:
         a_mix: seconds per complex multiply-add of the per-frequency channel mixing (layout
             copies included).
         t0: fixed seconds per FFT call (planning, allocation, Python).
+        fft_factor: multiplier of the FFT estimate per dimensionality (1-D, 2-D, 3-D).
         source: where the constants come from.
     """
 
@@ -68,6 +70,7 @@ class CostModel:
     a_fft: float = 1e-9
     a_mix: float = 1e-9
     t0: float = 5e-5
+    fft_factor: tuple[float, float, float] = (1.0, 1.0, 1.0)
     source: str = "unmeasured"
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -92,7 +95,7 @@ class CostModel:
         transforms = b * (c_in + c_out) + (0 if spectrum_cached else c_out * ci)
         t = self.a_fft * transforms * n * math.log2(max(n, 2))
         t += self.a_mix * b * c_out * ci * nf
-        return t + self.t0
+        return (t + self.t0) * self.fft_factor[len(fast) - 1]
 
     def prefer_fft(self, x_shape: Sequence[int], kernel_shape: Sequence[int], groups: int = 1,
                    padded_size: Sequence[int] | None = None, spectrum_cached: bool = False) -> bool:
@@ -108,10 +111,11 @@ class CostModel:
 #: constants for this project's shared 2-core CPU (torch 2.13 CPU, float32, 1 thread), checked
 #: against measured timings of both routes on 12 shapes (docs/benchmarks.md, "FFT or direct").
 DEFAULT_COST_MODEL = CostModel(
-    a_direct=(3.2e-11, 2.1e-11, 5.0e-11),
+    a_direct=(3.2e-11, 2.1e-11, 6.9e-11),
     a_fft=5.2e-10,
     a_mix=3.0e-10,
     t0=6.0e-5,
+    fft_factor=(1.0, 1.0, 2.6),
     source="checked against 12 measured shapes on the project's 2-core CPU, torch 2.13, "
            "1 thread, 2026-12-02",
 )
@@ -156,6 +160,7 @@ def _best_time(fn, repeats: int) -> float:
 CALIBRATION_SHAPES: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
     ((4, 16, 2048), (16, 16, 63)),
     ((1, 32, 2048), (32, 32, 511)),
+    ((8, 16, 1024), (16, 16, 127)),
     ((4, 16, 32, 32), (16, 16, 9, 9)),
     ((2, 16, 32, 32), (16, 16, 17, 17)),
     ((1, 8, 16, 16, 16), (8, 8, 5, 5, 5)),
@@ -188,8 +193,9 @@ def calibrate(device: torch.device | str = "cpu", dtype: torch.dtype = torch.flo
     FFT route and the FFT route with a cached spectrum are timed (fastest of ``repeats`` calls:
     on a shared machine other processes only add time). ``a_direct[d]`` is the geometric mean
     of seconds per multiply-add over the ``d``-dimensional shapes; the FFT constants are a
-    non-negative least-squares fit in relative error over all FFT timings. A few seconds on a
-    CPU; the default shapes cover 1-D, 2-D and 3-D.
+    non-negative least-squares fit in relative error over the 1-D FFT timings, and
+    ``fft_factor[d]`` the geometric mean of measured over predicted FFT time per dimensionality
+    (relative to 1-D). A few seconds on a CPU; the default shapes cover 1-D, 2-D and 3-D.
 
     Example:
         >>> m = calibrate(repeats=1, shapes=[((1, 2, 64), (2, 2, 9)), ((1, 2, 8, 8), (2, 2, 3, 3)),
@@ -214,6 +220,7 @@ def calibrate(device: torch.device | str = "cpu", dtype: torch.dtype = torch.flo
     direct: dict[int, list[float]] = {1: [], 2: [], 3: []}
     rows: list[list[float]] = []
     target: list[float] = []
+    dims: list[int] = []
     probe = CostModel(a_direct=(1.0, 1.0, 1.0), a_fft=0.0, a_mix=0.0, t0=0.0)
     try:
         g = torch.Generator().manual_seed(0)
@@ -237,14 +244,23 @@ def calibrate(device: torch.device | str = "cpu", dtype: torch.dtype = torch.flo
                         feats.append(unit.fft_seconds(xs, ws, 1, padded, cached))
                     rows.append(feats)
                     target.append(t)
+                    dims.append(d)
     finally:
         torch.set_num_threads(prev)
     geo = [math.exp(sum(map(math.log, v)) / len(v)) if v else math.nan for v in direct.values()]
     known = [a for a in geo if not math.isnan(a)]
     fill = math.exp(sum(map(math.log, known)) / len(known)) if known else 1e-10
-    a_fft, a_mix, t0 = _fit_nonnegative(rows, target)
+    one_d = [i for i, d in enumerate(dims) if d == 1] or list(range(len(dims)))
+    a_fft, a_mix, t0 = _fit_nonnegative([rows[i] for i in one_d], [target[i] for i in one_d])
+    factor = []
+    for d in (1, 2, 3):  # geometric mean of measured / predicted per dimensionality
+        logs = [math.log(target[i] / max(sum(c * f for c, f in zip((a_fft, a_mix, t0), rows[i])), 1e-12))
+                for i in range(len(dims)) if dims[i] == d]
+        factor.append(math.exp(sum(logs) / len(logs)) if logs else 1.0)
+    if 1 in dims:
+        factor = [f / factor[0] for f in factor]
     return CostModel(a_direct=tuple(fill if math.isnan(a) else a for a in geo),
-                     a_fft=a_fft, a_mix=a_mix, t0=t0,
+                     a_fft=a_fft, a_mix=a_mix, t0=t0, fft_factor=tuple(factor),
                      source=f"calibrate(device={dev}, dtype={dtype}, threads="
                             f"{threads if threads is not None else prev})",
                      extra={"torch": torch.__version__, "shapes": [list(map(list, s)) for s in shapes]})
