@@ -217,3 +217,26 @@ def test_spectrum_follows_dtype_and_auto_method():
     with torch.no_grad():
         short(_x(8, 3, 64, dtype=torch.float32))
     assert short._cached_kernel is not None and short._cached_spectrum is None  # direct route
+
+
+def test_auto_dispatch_follows_the_installed_cost_model(monkeypatch):
+    import sys
+
+    from groupconv.functional import CostModel, get_cost_model, set_cost_model
+
+    mod = sys.modules["groupconv.functional.fftconv"]
+    calls = []
+    real = mod.fftconv
+    monkeypatch.setattr(mod, "fftconv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, w = _x(2, 4, 16, 16, dtype=torch.float32), _x(4, 4, 3, 3, seed=1, dtype=torch.float32)
+    ref = F.conv2d(x, w, padding=1)
+    assert _rel(conv(x, w, padding=1), ref) < 1e-6 and not calls  # 3x3: direct
+    old = set_cost_model(CostModel(a_direct=(1.0, 1.0, 1.0)))  # direct made absurdly expensive
+    try:
+        assert get_cost_model().a_direct == (1.0, 1.0, 1.0)
+        assert _rel(conv(x, w, padding=1), ref) < 1e-5 and calls == [1]
+    finally:
+        set_cost_model(old)
+    assert get_cost_model() is old
+    with pytest.raises(TypeError, match="model must be a CostModel"):
+        set_cost_model("fast")
