@@ -2,8 +2,9 @@
 # One prepared run on a CUDA machine (about 10 minutes on one GPU):
 #   1. environment (torch, CUDA, GPU name, CPU, threads)      -> OUT/environment.json
 #   2. the fast test suite with the `device` fixture on CUDA   -> OUT/pytest.log, OUT/junit.xml
-#   3. `groupconv bench all --device cuda` (escnn rows too when escnn is installed)
-#                                                              -> OUT/bench.json, OUT/bench.log
+#   3. `groupconv bench SUITE --device cuda` for every suite (= `bench all`, one suite per step
+#      so a slow suite cannot lose the others; escnn rows when escnn is installed)
+#                                                              -> OUT/bench_SUITE.json/.log
 #   4. the demo in quick mode on CUDA                          -> OUT/demo/, OUT/demo.log
 #   5. a summary of all of it                                  -> OUT/summary.json, OUT/summary.md
 #
@@ -40,8 +41,9 @@ cd "$ROOT" || exit 2
 if [ "$DRY" = 1 ]; then
   DEVICE=cpu
   TESTS=(tests/test_fftconv.py -k "next_fast_len or padding_resolution")
-  BENCH=(-m groupconv.benchmarks.conv --quick --length 64 --repeats 1 --direct-repeats 1
-         --no-memory --no-cost-model --device cpu --json "$OUT/bench.json")
+  SUITES=(conv)
+  bench_args() { BARGS=(-m groupconv.benchmarks.conv --quick --length 64 --repeats 1 --direct-repeats 1
+                       --no-memory --no-cost-model --device cpu --json "$OUT/bench_$1.json"); }
   DEMO=(-c "import groupconv.experiments.demo as d; print('demo importable:', callable(d.run_demo))")
   T_TEST=${GPU_CHECK_TEST_TIMEOUT:-120}; T_BENCH=${GPU_CHECK_BENCH_TIMEOUT:-120}
   T_DEMO=${GPU_CHECK_DEMO_TIMEOUT:-60}
@@ -54,10 +56,12 @@ else
   NPROC=$(nproc 2>/dev/null || echo 2)
   WORKERS=$(( NPROC > 8 ? 8 : NPROC ))
   TESTS=(-m "not slow and not training" --groupconv-devices=cuda -n "$WORKERS")
-  BENCH=(-m groupconv bench all --device cuda --json "$OUT/bench.json")
+  SUITES=(groups conv gconv separable attention gsa)
+  bench_args() { BARGS=(-m groupconv bench "$1" --device cuda --json "$OUT/bench_$1.json"); }
   DEMO=(-m groupconv demo --quick --device cuda --out "$OUT/demo" --no-progress)
-  T_TEST=${GPU_CHECK_TEST_TIMEOUT:-240}; T_BENCH=${GPU_CHECK_BENCH_TIMEOUT:-270}
-  T_DEMO=${GPU_CHECK_DEMO_TIMEOUT:-90}
+  # worst case 200 + 6 x 55 + 60 s < 10 minutes (each limit is per step)
+  T_TEST=${GPU_CHECK_TEST_TIMEOUT:-200}; T_BENCH=${GPU_CHECK_BENCH_TIMEOUT:-55}
+  T_DEMO=${GPU_CHECK_DEMO_TIMEOUT:-60}
 fi
 
 STEPS_FILE="$OUT/steps.tsv"
@@ -87,7 +91,10 @@ print(json.dumps(info))
 EOF
 step tests "$T_TEST" "$OUT/pytest.log" "$PYTHON" -m pytest -q -p no:cacheprovider \
   --junitxml="$OUT/junit.xml" "${TESTS[@]}"
-step bench "$T_BENCH" "$OUT/bench.log" "$PYTHON" "${BENCH[@]}"
+for suite in "${SUITES[@]}"; do
+  bench_args "$suite"
+  step "bench-$suite" "$T_BENCH" "$OUT/bench_$suite.log" "$PYTHON" "${BARGS[@]}"
+done
 step demo "$T_DEMO" "$OUT/demo.log" "$PYTHON" "${DEMO[@]}"
 
 "$PYTHON" - "$OUT" "$DRY" <<'EOF'
@@ -105,8 +112,8 @@ if (out / "junit.xml").exists():
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     tests = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
 bench_rows = []
-if (out / "bench.json").exists():
-    data = json.loads((out / "bench.json").read_text())
+for path in sorted(out.glob("bench_*.json")):
+    data = json.loads(path.read_text())
     suites = {data["benchmark"]: data} if "benchmark" in data else data
     for suite, res in suites.items():
         for r in res.get("rows", []):

@@ -30,7 +30,7 @@ def test_dry_run_writes_json_and_markdown_summaries(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dry_run"] is True and summary["ok"] is True
-    assert [s["step"] for s in summary["steps"]] == ["environment", "tests", "bench", "demo"]
+    assert [s["step"] for s in summary["steps"]] == ["environment", "tests", "bench-conv", "demo"]
     assert all(s["rc"] == 0 and s["seconds"] >= 0 for s in summary["steps"])
     assert summary["tests"]["tests"] >= 1 and summary["tests"]["failures"] == 0
     assert summary["environment"]["torch"] == torch.__version__
@@ -53,9 +53,9 @@ def test_failed_step_is_reported(tmp_path: Path) -> None:
             os.environ.pop(k)
     assert proc.returncode == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
-    bench = next(s for s in summary["steps"] if s["step"] == "bench")
+    bench = next(s for s in summary["steps"] if s["step"] == "bench-conv")
     assert bench["ok"] is False and bench["timed_out"] is True
-    assert "| bench | TIMEOUT |" in (tmp_path / "summary.md").read_text()
+    assert "| bench-conv | TIMEOUT |" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a real run would start on this machine")
