@@ -156,6 +156,13 @@ if m_p is not None:
     _add(m_p, "GroupBatchNorm", "GroupBatchNorm", lambda: m_p.GroupBatchNorm(2), _gmap(2, 4))
     _add(m_p, "GroupLayerNorm", "GroupLayerNorm", lambda: m_p.GroupLayerNorm(2), _gmap(2, 4))
 
+# ---- groupconv.nn.export (plain-torch forms on flattened (B, C N, H, W) maps)
+m_ex = _load("groupconv.nn.export")
+if m_ex is not None:
+    _add(m_ex, "FlatGroupPool", "FlatGroupPool", lambda: m_ex.FlatGroupPool(4), _rand(2, 8, 9, 9))
+    _add(m_ex, "FlatGroupLayerNorm", "FlatGroupLayerNorm", lambda: m_ex.FlatGroupLayerNorm(2, 4),
+         _rand(2, 8, 9, 9))
+
 # ---- groupconv.nn.attention / positional / transformer
 m_a = _load("groupconv.nn.attention")
 if m_a is not None:

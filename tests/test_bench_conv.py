@@ -15,26 +15,57 @@ def quick_result() -> dict:
     return bench.run_conv_benchmark(quick=True, repeats=1, length=256, memory=False)
 
 
+CHECKS = ["fft-vs-direct", "fft-floor", "ckconv-eval-direct", "ckconv-eval-floor",
+          "flexconv-eval-floor", "flexconv-crop", "cost-model"]
+
+
 def test_quick_rows_and_fields(quick_result: dict) -> None:
     rows = quick_result["rows"]
-    assert [r["check"] for r in rows] == ["fft-vs-direct", "fft-floor", "flexconv-crop"]
+    assert [r["check"] for r in rows] == CHECKS
     for r in rows:
         assert r["median"] > 0 and r["floor"] > 0 and r["ratio"] > 0
         assert r["target_op"] in (">=", "<=", "<") and isinstance(r["ok"], bool)
-        assert r["input"] == [1, 32, 256]
-    # the FFT and the direct route compute the same thing
-    assert rows[0]["max_abs_diff"] < 1e-3
+        # the verdict follows from the ratio shown, by the row's one rule
+        rule = bench.RULES[r["check"]]
+        assert r["ok"] == rule.passes(r["ratio"]) and r["rule"] == rule.describe()
+        sp = r["ratio_spread"]
+        assert sp["min"] <= sp["q1"] <= sp["median"] <= sp["q3"] <= sp["max"] and sp["n"] >= 1
+        assert r["ratio"] == sp["median"]  # the ratio shown is the median per-round ratio
+    assert [r["input"] for r in rows[:2]] == [[1, 32, 256]] * 2
+    assert [r["input"] for r in rows[2:5]] == [[1, 32, 128]] * 3
+    # the FFT and the direct route compute the same thing; the eval rows use the cached spectrum
+    assert rows[0]["max_abs_diff"] < 1e-3 and rows[2]["max_abs_diff"] < 1e-3
+    assert rows[2]["spectrum_cached"] and rows[4]["spectrum_cached"]
     # the narrow mask samples fewer taps than the wide one (dynamic cropping)
-    crop = rows[2]
+    crop = rows[5]
     assert crop["kernel_taps"] < crop["baseline_kernel_taps"] <= 256
+    cost = rows[6]
+    assert cost["ratio"] == max(s["ratio"] for s in cost["shapes"]) >= 1.0
+    env = quick_result["environment"]
+    assert {"torch", "threads", "machine", "cpu_model", "platform"} <= set(env)
     json.dumps(quick_result, default=str)  # JSON-ready
 
 
 def test_format_table(quick_result: dict) -> None:
     text = bench.format_table(quick_result)
-    assert text.splitlines()[0].split()[:3] == ["check", "candidate", "baseline"]
+    lines = text.splitlines()
+    assert lines[0].startswith("verdict rules")
+    for check in CHECKS:  # each rule printed once in the header
+        assert sum(line.strip().startswith(f"{check}: ok when") for line in lines) == 1
+    table = bench.format_table(quick_result["rows"]).splitlines()
+    assert table[0].split()[:3] == ["check", "candidate", "baseline"]
+    assert len(table) == 2 + len(CHECKS)
+    for line, r in zip(table[2:], quick_result["rows"]):
+        assert line.split()[-1] == ("ok" if r["ok"] else "NO")
     assert "QUICK" in text and "fft-floor" in text
-    assert bench.format_table(quick_result["rows"]).count("\n") == 4  # header, rule, 3 rows
+
+
+def test_verdict_ignores_everything_but_the_shown_ratio() -> None:
+    row = bench._row("fft-floor", "a", "b", [1], 1.0, 1.0, 1.49)
+    assert row["ok"] is True
+    row = bench._row("fft-floor", "a", "b", [1], 1.0, 1.0, 1.51)
+    assert row["ok"] is False
+    assert bench._row("ckconv-memory", "a", "b", [1], None, None, None, unit="B")["ok"] is None
 
 
 def test_threads_restored() -> None:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from groupconv.functional import conv, fftconv, next_fast_len, resolve_padding, use_fft
+from groupconv.functional import conv, fftconv, get_cost_model, next_fast_len, resolve_padding, use_fft
 
 _TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -152,10 +152,19 @@ def test_next_fast_len_is_smallest_5_smooth():
         assert not any(smooth(j) for j in range(n, m))
 
 
-def test_use_fft_rule_and_auto_dispatch():
-    assert not use_fft([31]) and not use_fft([127]) and use_fft([128]) and use_fft([257])
-    assert use_fft([33, 33]) and use_fft([17, 17, 17]) and not use_fft([15, 15])
-    assert not use_fft([3, 200]) and not use_fft([7, 7])
+def test_use_fft_cost_model_and_auto_dispatch():
+    # the measured cost model (not a size threshold) decides; clear-cut cases either way
+    assert use_fft((1, 32, 8192), (32, 32, 8192), causal=True)
+    assert use_fft((8, 32, 4096), (32, 32, 255), padding="same")
+    assert use_fft((8, 16, 64, 64), (16, 16, 33, 33), padding="same")
+    assert not use_fft((8, 16, 32, 32), (16, 16, 3, 3), padding="same")
+    assert not use_fft((2, 8, 16, 16, 16), (8, 8, 3, 3, 3), padding="same")
+    assert not use_fft((8, 16, 64), (16, 16, 7), padding="same")
+    # a cached spectrum removes the kernel transform: at batch 1 it flips a close call
+    shape = ((1, 32, 4096), (32, 32, 255))
+    assert use_fft(*shape, padding="same", spectrum_cached=True)
+    m = get_cost_model()
+    assert m.fft_seconds(*shape, spectrum_cached=True) < m.fft_seconds(*shape)
     x, w = torch.randn(1, 2, 300), torch.randn(2, 2, 257)
     assert _rel(conv(x, w, padding="same"), F.conv1d(x, w, padding="same")) <= 1e-5
 

@@ -45,14 +45,8 @@ from _module_zoo import IMPORT_ERRORS, ZOO, ZooEntry, cheapest_entry  # noqa: E4
 
 # (property, zoo id) -> reason. Property names: pickle, state_dict, train_eval_state,
 # cache_train_step, cache_eval_step, dtype, compile, fullgraph.
+# (FlexConv's crop compiles as one graph since its crop is bucketed under torch.compile.)
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
-
-_FLEX_BREAK = ("graph break: float Tensor.tolist() host sync of the FlexConv crop "
-               "(groupconv/nn/flexconv.py, _crop_axes) is not traceable by dynamo: dynamic cropping "
-               "makes the kernel size data-dependent (documented)")
-for _id in ("FlexConv-2d", "FlexConv-1d-causal", "SeparableFlexConv-1d", "CKCNN-flex-magnet",
-            "CCNN-1d", "FlexNet-2d"):
-    KNOWN_FAILURES["fullgraph", _id] = _FLEX_BREAK
 
 
 def _params(prop: str, entries: list[ZooEntry] | None = None) -> list:

@@ -25,7 +25,8 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
         "groupconv.nn.ckconv", "groupconv.nn.flexconv", "groupconv.nn.gconv", "groupconv.nn.separable",
         "groupconv.nn.pooling", "groupconv.nn.partial", "groupconv.nn.attentive_blocks",
         "groupconv.nn.attentive", "groupconv.nn.attention", "groupconv.nn.positional",
-        "groupconv.nn.transformer", "groupconv.nn.wavelet", "groupconv.nn.gconv_kernels"]),
+        "groupconv.nn.transformer", "groupconv.nn.wavelet", "groupconv.nn.gconv_kernels",
+        "groupconv.nn.export"]),
     "models": ("Models", "groupconv.models", [
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",

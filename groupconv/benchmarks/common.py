@@ -43,6 +43,10 @@ __all__ = [
     "format_table",
     "format_rate",
     "format_seconds",
+    "Rule",
+    "ratio_spread",
+    "format_ratio",
+    "format_rules",
 ]
 
 
@@ -150,6 +154,98 @@ def time_interleaved(
     return out
 
 
+@dataclass(frozen=True)
+class Rule:
+    """The one verdict rule of a benchmark row: ``ok`` iff ``value op threshold``.
+
+    ``quantity`` names the value the row *shows* (e.g. ``"direct / fft"``), so a reader can
+    check every verdict from the printed numbers alone.
+
+    Example:
+        >>> r = Rule("fft-vs-direct", "direct / fft", ">=", 20.0)
+        >>> r.passes(21.0), r.passes(19.9), r.passes(None)
+        (True, False, None)
+        >>> r.describe()
+        'fft-vs-direct: ok when direct / fft >= 20x'
+    """
+
+    check: str
+    quantity: str
+    op: str
+    threshold: float
+    unit: str = "x"
+
+    def __post_init__(self) -> None:
+        if self.op not in (">=", "<=", "<", ">"):
+            raise ValueError(f"op must be one of '>=', '<=', '<', '>', got {self.op!r}")
+
+    def passes(self, value: float | None) -> bool | None:
+        """The verdict for ``value`` (``None`` when there is no value)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        v, t = float(value), float(self.threshold)
+        return {">=": v >= t, "<=": v <= t, "<": v < t, ">": v > t}[self.op]
+
+    def describe(self) -> str:
+        """``"check: ok when quantity op threshold"``."""
+        if self.unit == "s":
+            th = format_seconds(self.threshold)
+        else:
+            th = f"{self.threshold:g}{self.unit}"
+        return f"{self.check}: ok when {self.quantity} {self.op} {th}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"check": self.check, "quantity": self.quantity, "op": self.op,
+                "threshold": self.threshold, "unit": self.unit, "text": self.describe()}
+
+
+def ratio_spread(numerator: Sequence[float], denominator: Sequence[float]) -> dict[str, float]:
+    """Spread of a ratio over rounds: per-round ratios when both sides have the same number of
+    interleaved rounds, otherwise every numerator/denominator pair.
+
+    Returns ``median``, ``q1``, ``q3``, ``min``, ``max`` and ``n`` (ratios formed). The row's
+    ``ratio`` is the ratio of the medians; this is how much it moves between rounds.
+
+    Example:
+        >>> ratio_spread([2.0, 4.0, 6.0], [1.0, 2.0, 2.0])["median"]
+        2.0
+    """
+    if not numerator or not denominator:
+        raise ValueError("numerator and denominator must be non-empty sequences of seconds")
+    if len(numerator) == len(denominator):
+        rs = [a / b for a, b in zip(numerator, denominator) if b > 0]
+    else:
+        rs = [a / b for a in numerator for b in denominator if b > 0]
+    if not rs:
+        raise ValueError("denominator must hold a positive time, got only zeros")
+    return {"median": statistics.median(rs), "q1": quantile(rs, 0.25), "q3": quantile(rs, 0.75),
+            "min": min(rs), "max": max(rs), "n": len(rs)}
+
+
+def format_ratio(value: float | None, spread: Mapping[str, float] | None = None, digits: int = 2) -> str:
+    """``"10.21x [9.80-10.52]"`` (a ratio and the quartiles of the per-round ratios).
+
+    Example:
+        >>> format_ratio(1.234, {"q1": 1.2, "q3": 1.3})
+        '1.23x [1.20-1.30]'
+        >>> format_ratio(None)
+        '-'
+    """
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}x"
+    if spread:
+        text += f" [{spread['q1']:.{digits}f}-{spread['q3']:.{digits}f}]"
+    return text
+
+
+def format_rules(rules: Sequence[Rule]) -> str:
+    """The rules block printed above a benchmark table (one line per check)."""
+    return "\n".join(["verdict rules (one per row; 'ok' follows from the ratio shown):"]
+                     + [f"  {r.describe()}" for r in rules])
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """``numerator / denominator``, or ``None`` when either is missing or the denominator is 0."""
     if numerator is None or denominator is None or denominator == 0:
@@ -177,9 +273,27 @@ def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     except (AttributeError, RuntimeError):  # pragma: no cover - older torch
         info["cpu_capability"] = None
+    info["machine"] = platform.machine()
+    info["cpu_model"] = _cpu_model()
+    try:
+        info["load_average"] = list(os.getloadavg())
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux/macOS
+        info["load_average"] = None
     if dev.type == "cuda" and torch.cuda.is_available():
         info["device_name"] = torch.cuda.get_device_name(dev)
+        info["cuda"] = torch.version.cuda
     return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def write_json(path: str | os.PathLike[str], payload: Any) -> Path:

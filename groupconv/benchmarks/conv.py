@@ -1,52 +1,65 @@
-"""``groupconv bench conv``: continuous-kernel convolutions (FFT route, FlexConv cropping, memory).
+"""``groupconv bench conv``: continuous-kernel convolutions (FFT route, cached spectra, FlexConv
+cropping, the FFT/direct cost model, memory).
 
-Checks and targets (issue "Continuous kernel convolutions", Performance):
+Every row has exactly one verdict rule, printed above the table; ``ok`` follows from the ratio
+the row shows. A row's ratio is the median of the per-round ratios of interleaved rounds (each
+round times both sides back to back, so its ratio cancels most of the load drift between rounds;
+rows timed in separate rounds use every pair); the table shows its quartiles in brackets and the
+JSON records the spread, ``ratio_spread``:
 
-=================  ==========================================================  ===============
-check              what is measured                                            target
-=================  ==========================================================  ===============
-``fft-vs-direct``  ``conv(x, w, causal=True, method="fft")`` against            >= 20x faster
-                   ``method="direct"`` (``F.conv1d`` on the padded input) for
-                   ``x (1, C, L)``, a full-length kernel ``w (C, C, L)``,
-                   ``C = 32``, ``L = 16384``; ratio = direct / FFT
-``fft-floor``      the same FFT call against the bare ``torch.fft`` floor;       <= 1.5x
-                   ratio = FFT / floor
-``flexconv-crop``  forward (training mode, no autograd) of ``FlexConv(C, C)``   < 1x
-                   (centred, ``kernel_size="same"``) at ``L`` with a narrow
-                   mask (sigma 0.05) against a wide one (sigma 0.5);
-                   ratio = narrow / wide; the sampled kernel sizes are
-                   reported (dynamic cropping)
-``ckconv-memory``  peak memory of one ``CKConv(C, C, causal=True)``             <= 2.5x
-                   forward + backward at ``2L`` over ``L`` (linear growth is
-                   ~2x, quadratic 4x)
-=================  ==========================================================  ===============
+=======================  ===================================================  ================
+check                    what is measured                                     rule
+=======================  ===================================================  ================
+``fft-vs-direct``        ``conv(x, w, causal=True, method="fft")`` against     direct / fft
+                         ``method="direct"`` for ``x (1, C, L)``, a           >= 20x
+                         full-length kernel ``w (C, C, L)``, ``C = 32``,
+                         ``L = 16384`` (kernel transformed every call)
+``fft-floor``            the same FFT call against the bare-torch floor       fft / floor
+                         (below), kernel transform included                   <= 1.5x
+``ckconv-eval-direct``   eval forward of ``CKConv(C, C, causal=True)`` at     direct / layer
+                         ``L_eval = L / 2`` (cached kernel and spectrum)      >= 20x
+                         against a direct ``conv1d`` with the same kernel
+``ckconv-eval-floor``    the same eval forward against the cached-spectrum    layer / floor
+                         floor ``rfft(x) + mix + irfft``                      <= 1.2x
+``flexconv-eval-floor``  eval forward of a causal ``FlexConv(C, C)`` (mask    layer / floor
+                         sigma 0.5, cropped kernel) at ``L_eval`` against     <= 1.2x
+                         the floor at its cropped kernel length
+``flexconv-crop``        training-mode forward (no autograd) of               narrow / wide
+                         ``FlexConv(C, C)`` at ``L`` with a narrow mask       < 1x
+                         (sigma 0.05) against a wide one (sigma 0.5)
+``cost-model``           ``conv(method="auto")`` against the faster of the    worst auto /
+                         two routes on :data:`COST_SHAPES` (1-D/2-D/3-D)      best <= 1.25x
+``ckconv-memory``        peak memory of one ``CKConv(C, C, causal=True)``     peak(2L) /
+                         forward + backward at ``2L`` over ``L``              peak(L) <= 2.5x
+=======================  ===================================================  ================
 
-**The floor** (``fft-floor``) is what any FFT convolution of this size has to do, written with bare
-``torch`` calls on pre-made tensors: ``torch.fft.rfft(x, n)`` of the input and
-``torch.fft.rfft(w, n)`` of the kernel at the same transform length ``n = next_fast_len(2L - 1)``
-(the padded length of the causal conv; the zero padding is implicit in ``n``), the per-frequency
-channel contraction ``einsum("bif,oif->bof")`` (the ``C_out x C_in`` mixing, a complex batched
-matmul over frequencies) and ``torch.fft.irfft(., n)``. It omits the explicit padding, the
-conjugation (correlation vs convolution costs the same), the layout copies, the crop of the valid
-part and the dtype handling that :func:`~groupconv.functional.fftconv.fftconv` performs.
+**The floors** are what any FFT convolution of the size has to do, with bare ``torch`` calls on
+pre-made tensors at the transform length ``n = next_fast_len(L + K - 1)``: ``torch.fft.rfft(x, n)``,
+the per-frequency channel contraction as a frequency-major complex matmul
+(``xf.permute(2, 0, 1).contiguous() @ W`` with ``W (n/2+1, C_in, C_out)`` pre-made, the product
+made contiguous again) and ``torch.fft.irfft(., n)``; ``fft-floor`` adds ``torch.fft.rfft(w, n)``
+of the kernel. The floors
+omit padding, the crop and the dtype handling. (The textbook ``einsum("bif,oif->bof")``
+contraction is timed too and recorded as ``einsum_floor_s``; on the project's CPU it is several
+times slower than the matmul at batch 1, so it would make a lenient floor.)
 
 **Timing.** Candidates are timed in one process in interleaved rounds (medians;
-:func:`~groupconv.benchmarks.common.time_interleaved`). The direct conv at ``L = 16384`` costs tens
-of seconds per call, so it gets ``direct_repeats`` rounds (default 2) of its own, while the FFT and
-the floor share ``repeats`` interleaved rounds. **Memory** is measured in fresh subprocesses
-(``python -m groupconv.benchmarks.conv --memory-probe SPEC``): on CPU the peak RSS (``VmHWM``) is
-reset through ``/proc/self/clear_refs`` after the layer and the input exist, and its rise over
-the RSS at that moment is reported; on CUDA ``max_memory_allocated`` above the baseline.
+:func:`~groupconv.benchmarks.common.time_interleaved`). The direct convs with full-length
+kernels cost seconds to tens of seconds per call, so they get ``direct_repeats`` rounds (default
+2) of their own. **Memory** is measured in fresh subprocesses (``python -m
+groupconv.benchmarks.conv --memory-probe SPEC``): on CPU the peak RSS (``VmHWM``) is reset through
+``/proc/self/clear_refs`` after the layer and the input exist, and its rise over the RSS at that
+moment is reported; on CUDA ``max_memory_allocated`` above the baseline.
 
-``quick=True`` uses ``L = 1024`` (memory at 1024 and 2048), 2 rounds: a smoke run whose numbers
-mean nothing (never assert them).
+``quick=True`` uses ``L = 1024`` (memory at 1024 and 2048), 2 rounds and tiny cost-model shapes:
+a smoke run whose numbers mean nothing (never assert them).
 
 Example:
-    >>> res = run_conv_benchmark(quick=True, repeats=1, memory=False)
-    >>> [r["check"] for r in res["rows"]]
-    ['fft-vs-direct', 'fft-floor', 'flexconv-crop']
-    >>> print(format_table(res).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-    check  candidate  baseline  input  median  baseline median  ratio  target  ok
+    >>> res = run_conv_benchmark(quick=True, repeats=1, length=128, channels=4, memory=False)
+    >>> [r["check"] for r in res["rows"]][:4]
+    ['fft-vs-direct', 'fft-floor', 'ckconv-eval-direct', 'ckconv-eval-floor']
+    >>> print(format_table(res).splitlines()[0])
+    verdict rules (one per row; 'ok' follows from the ratio shown):
 """
 
 from __future__ import annotations
@@ -55,26 +68,56 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from .common import environment_info, format_seconds, time_interleaved, write_json
+from .common import (
+    Rule,
+    environment_info,
+    format_ratio,
+    format_rules,
+    format_seconds,
+    ratio_spread,
+    time_interleaved,
+    write_json,
+)
 from .common import format_table as _format_grid
 
-__all__ = ["TARGETS", "run_conv_benchmark", "format_table", "main"]
+__all__ = ["RULES", "TARGETS", "COST_SHAPES", "run_conv_benchmark", "format_table", "main"]
 
-#: targets: ``(op, value)``; the check passes when ``ratio op value``.
-TARGETS: dict[str, tuple[str, float]] = {
-    "fft-vs-direct": (">=", 20.0),
-    "fft-floor": ("<=", 1.5),
-    "flexconv-crop": ("<", 1.0),
-    "ckconv-memory": ("<=", 2.5),
-}
+#: the verdict rule of every check (one per row).
+RULES: dict[str, Rule] = {r.check: r for r in (
+    Rule("fft-vs-direct", "direct / fft", ">=", 20.0),
+    Rule("fft-floor", "fft / floor", "<=", 1.5),
+    Rule("ckconv-eval-direct", "direct / layer", ">=", 20.0),
+    Rule("ckconv-eval-floor", "layer / floor", "<=", 1.2),
+    Rule("flexconv-eval-floor", "layer / floor", "<=", 1.2),
+    Rule("flexconv-crop", "narrow / wide", "<", 1.0),
+    Rule("cost-model", "worst auto / best route", "<=", 1.25),
+    Rule("ckconv-memory", "peak(2L) / peak(L)", "<=", 2.5),
+)}
+
+#: the same rules as ``(op, threshold)`` pairs (kept for scripts reading the old form).
+TARGETS: dict[str, tuple[str, float]] = {k: (r.op, r.threshold) for k, r in RULES.items()}
 
 #: mask widths (sigma on ``[-1, 1]``) of the ``flexconv-crop`` check: narrow, wide.
 MASK_SIGMAS: tuple[float, float] = (0.05, 0.5)
+
+#: ``(x_shape, kernel_shape)`` of the ``cost-model`` check ("same" padding): both sides of the
+#: crossover in 1-D, 2-D and 3-D, batch 1 and 8.
+COST_SHAPES: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
+    ((8, 32, 4096), (32, 32, 31)),
+    ((8, 32, 4096), (32, 32, 255)),
+    ((1, 32, 4096), (32, 32, 1023)),
+    ((8, 16, 32, 32), (16, 16, 3, 3)),
+    ((8, 16, 32, 32), (16, 16, 21, 21)),
+    ((2, 8, 16, 16, 16), (8, 8, 3, 3, 3)),
+    ((2, 8, 16, 16, 16), (8, 8, 11, 11, 11)),
+)
+_QUICK_COST_SHAPES = (((2, 4, 128), (4, 4, 5)), ((1, 4, 128), (4, 4, 65)),
+                      ((2, 4, 12, 12), (4, 4, 3, 3)))
 
 
 def _check_int(value: object, name: str, allow_none: bool = True) -> None:
@@ -82,13 +125,6 @@ def _check_int(value: object, name: str, allow_none: bool = True) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be {'None or ' if allow_none else ''}a positive int, got {value!r}")
-
-
-def _passes(ratio: float | None, target: tuple[str, float]) -> bool | None:
-    if ratio is None:
-        return None
-    op, v = target
-    return bool({">=": ratio >= v, "<=": ratio <= v, "<": ratio < v, ">": ratio > v}[op])
 
 
 def run_conv_benchmark(
@@ -100,6 +136,7 @@ def run_conv_benchmark(
     channels: int = 32,
     direct_repeats: int | None = None,
     memory: bool = True,
+    cost_model: bool = True,
     threads: int | None = 1,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -108,20 +145,21 @@ def run_conv_benchmark(
     Args:
         quick: ``L = 1024`` and 2 rounds (smoke run).
         device: where everything runs.
-        repeats: interleaved rounds of the FFT / floor / FlexConv timings (default 7; quick 2).
-        length: sequence length ``L`` (default 16384; quick 1024).
+        repeats: interleaved rounds of the FFT / floor / layer timings (default 7; quick 2).
+        length: sequence length ``L`` (default 16384; quick 1024); the eval rows use ``L / 2``.
         channels: ``C = C_in = C_out`` (default 32).
-        direct_repeats: rounds of the direct conv (default 2; it costs ~30 s per call at 16384).
+        direct_repeats: rounds of the direct convs (default 2; ~30 s per call at 16384).
         memory: run the ``ckconv-memory`` check (two subprocesses).
+        cost_model: run the ``cost-model`` check.
         threads: CPU threads for the run (``torch.set_num_threads``, restored afterwards; the
             memory subprocesses use the same count); ``None`` keeps the current setting.
         seed: seeds the inputs, the layers and the round order.
 
     Returns:
         A JSON-ready dict: ``rows`` (``check, candidate, baseline, input, median, floor, ratio,
-        target, target_op, ok, unit`` plus per-check extras: ``q1_s``/``q3_s``, kernel taps,
-        peak bytes), ``sizes``, ``targets``, ``environment``. ``median``/``floor`` are seconds
-        (``unit="s"``) or bytes (``unit="B"``, memory).
+        ratio_spread, rule, target, target_op, ok, unit`` plus per-check extras), ``rules``,
+        ``sizes``, ``environment``. ``median``/``floor`` are seconds (``unit="s"``) or bytes
+        (``unit="B"``, memory); ``ok`` is ``RULES[check].passes(ratio)``.
     """
     _check_int(repeats, "repeats")
     _check_int(direct_repeats, "direct_repeats")
@@ -135,55 +173,118 @@ def run_conv_benchmark(
         torch.set_num_threads(threads)
     try:
         return _run(quick, torch.device(device), repeats, length, channels, direct_repeats,
-                    memory, seed)
+                    memory, cost_model, seed)
     finally:
         torch.set_num_threads(previous)
 
 
 def _row(check: str, candidate: str, baseline: str, shape: Sequence[int], median: float | None,
-         floor: float | None, ratio: float | None, unit: str = "s", **extra: Any) -> dict[str, Any]:
-    op, value = TARGETS[check]
+         floor: float | None, ratio: float | None, spread: dict[str, float] | None = None,
+         unit: str = "s", **extra: Any) -> dict[str, Any]:
+    """One row. With a ``spread`` the row's ratio is the median of the per-round ratios (rounds
+    are interleaved, so a round's ratio cancels most of the load drift between rounds)."""
+    rule = RULES[check]
+    if spread is not None:
+        ratio = spread["median"]
     return {"check": check, "candidate": candidate, "baseline": baseline, "input": list(shape),
-            "median": median, "floor": floor, "ratio": ratio, "target": value, "target_op": op,
-            "ok": _passes(ratio, TARGETS[check]), "unit": unit, **extra}
+            "median": median, "floor": floor, "ratio": ratio, "ratio_spread": spread,
+            "rule": rule.describe(), "target": rule.threshold, "target_op": rule.op,
+            "ok": rule.passes(ratio), "unit": unit, **extra}
+
+
+def _floor_fns(x: torch.Tensor, w: torch.Tensor, n: int) -> tuple[Callable, Callable, Callable]:
+    """Bare-torch floors at transform length ``n``: (cached matmul, uncached matmul, einsum)."""
+    wf = torch.fft.rfft(w, n=n)  # (C_out, C_in, F)
+    wm = wf.permute(2, 1, 0).contiguous()  # (F, C_in, C_out)
+
+    def mix(xf: torch.Tensor, wmat: torch.Tensor) -> torch.Tensor:
+        # contiguous before the inverse FFT: irfft of the permuted view is up to 20x slower
+        # with 2 threads on the project's CPU
+        return torch.matmul(xf.permute(2, 0, 1).contiguous(), wmat).permute(1, 2, 0).contiguous()
+
+    def cached() -> torch.Tensor:
+        return torch.fft.irfft(mix(torch.fft.rfft(x, n=n), wm), n=n)
+
+    def uncached() -> torch.Tensor:
+        wmat = torch.fft.rfft(w, n=n).permute(2, 1, 0).contiguous()
+        return torch.fft.irfft(mix(torch.fft.rfft(x, n=n), wmat), n=n)
+
+    def einsum() -> torch.Tensor:
+        return torch.fft.irfft(torch.einsum("bif,oif->bof", torch.fft.rfft(x, n=n), wf), n=n)
+
+    return cached, uncached, einsum
 
 
 def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None, C: int,
-         direct_repeats: int | None, memory: bool, seed: int) -> dict[str, Any]:
+         direct_repeats: int | None, memory: bool, cost_model: bool, seed: int) -> dict[str, Any]:
     from ..functional.fftconv import conv, next_fast_len
+    from ..nn.ckconv import CKConv
     from ..nn.flexconv import FlexConv
 
     R = repeats if repeats is not None else (2 if quick else 7)
     RD = direct_repeats if direct_repeats is not None else (min(R, 2))
     L = length if length is not None else (1024 if quick else 16384)
+    LE = max(L // 2, 4)
     gen = torch.Generator().manual_seed(seed)
     rows: list[dict[str, Any]] = []
 
-    # -- FFT vs direct vs floor ---------------------------------------------------------------
+    # -- FFT vs direct vs floor (kernel transformed every call) ---------------------------------
     x = torch.randn(1, C, L, generator=gen).to(dev)
     w = (torch.randn(C, C, L, generator=gen) / (C * L) ** 0.5).to(dev)
     n = next_fast_len(2 * L - 1)
-
-    def floor() -> torch.Tensor:
-        xf = torch.fft.rfft(x, n=n)
-        wf = torch.fft.rfft(w, n=n)
-        return torch.fft.irfft(torch.einsum("bif,oif->bof", xf, wf), n=n)
-
+    _, floor_uncached, floor_einsum = _floor_fns(x, w, n)
     with torch.no_grad():
         fft_fn = lambda: conv(x, w, causal=True, method="fft")  # noqa: E731
         direct_fn = lambda: conv(x, w, causal=True, method="direct")  # noqa: E731
-        t = time_interleaved({"fft": fft_fn, "floor": floor}, repeats=R, warmup=1, device=dev, seed=seed)
+        t = time_interleaved({"fft": fft_fn, "floor": floor_uncached, "einsum": floor_einsum},
+                             repeats=R, warmup=1, device=dev, seed=seed)
         td = time_interleaved({"direct": direct_fn}, repeats=RD, warmup=0, device=dev, seed=seed)
         err = float((fft_fn() - direct_fn()).abs().max()) if L <= 4096 else None
     tf, tfl, tdir = t["fft"], t["floor"], td["direct"]
     shape = (1, C, L)
     rows.append(_row("fft-vs-direct", "fftconv (causal, full-length kernel)", "direct conv1d", shape,
-                     tf.median, tdir.median, tdir.median / tf.median, q1_s=tf.q1, q3_s=tf.q3,
+                     tf.median, tdir.median, tdir.median / tf.median,
+                     ratio_spread(tdir.seconds, tf.seconds), q1_s=tf.q1, q3_s=tf.q3,
                      kernel_taps=L, direct_rounds=RD, max_abs_diff=err))
     rows.append(_row("fft-floor", "fftconv (causal, full-length kernel)",
-                     f"rfft+einsum+irfft (n={n})", shape, tf.median, tfl.median,
-                     tf.median / tfl.median, q1_s=tf.q1, q3_s=tf.q3, floor_q1_s=tfl.q1,
-                     floor_q3_s=tfl.q3, fft_length=n))
+                     f"rfft(x)+rfft(w)+matmul+irfft (n={n})", shape, tf.median, tfl.median,
+                     tf.median / tfl.median, ratio_spread(tf.seconds, tfl.seconds), q1_s=tf.q1,
+                     q3_s=tf.q3, floor_q1_s=tfl.q1, floor_q3_s=tfl.q3, fft_length=n,
+                     einsum_floor_s=t["einsum"].median))
+
+    # -- eval forwards with a cached kernel spectrum --------------------------------------------
+    xe = torch.randn(1, C, LE, generator=gen).to(dev)
+    torch.manual_seed(seed)
+    ck = CKConv(C, C, causal=True, reference_size=LE).to(dev).eval()
+    torch.manual_seed(seed)
+    flex = FlexConv(C, C, causal=True, mask_init_sigma=MASK_SIGMAS[1], reference_size=LE).to(dev).eval()
+    with torch.no_grad():
+        ck(xe), flex(xe)  # fill the caches
+        kc, kf = ck.sample_kernel(LE), flex.sample_kernel(LE)
+        cached_ck, _, _ = _floor_fns(xe, kc, next_fast_len(LE + kc.shape[-1] - 1))
+        cached_fx, _, einsum_fx = _floor_fns(xe, kf, next_fast_len(LE + kf.shape[-1] - 1))
+        t = time_interleaved({"ck": lambda: ck(xe), "ck-floor": cached_ck, "flex": lambda: flex(xe),
+                              "flex-floor": cached_fx}, repeats=R, warmup=1, device=dev, seed=seed)
+        td = time_interleaved({"direct": lambda: conv(xe, kc, ck.bias, causal=True, method="direct")},
+                              repeats=RD, warmup=0, device=dev, seed=seed)
+        err = float((ck(xe) - conv(xe, kc, ck.bias, causal=True, method="direct")).abs().max()
+                    ) if LE <= 4096 else None
+    tc, tcf, tx, txf, tdir = t["ck"], t["ck-floor"], t["flex"], t["flex-floor"], td["direct"]
+    shape = (1, C, LE)
+    rows.append(_row("ckconv-eval-direct", "CKConv eval (cached spectrum)", "direct conv1d, same kernel",
+                     shape, tc.median, tdir.median, tdir.median / tc.median,
+                     ratio_spread(tdir.seconds, tc.seconds), q1_s=tc.q1, q3_s=tc.q3,
+                     kernel_taps=int(kc.shape[-1]), direct_rounds=RD, max_abs_diff=err,
+                     spectrum_cached=ck._cached_spectrum is not None))
+    rows.append(_row("ckconv-eval-floor", "CKConv eval (cached spectrum)",
+                     "rfft(x)+matmul+irfft", shape, tc.median, tcf.median, tc.median / tcf.median,
+                     ratio_spread(tc.seconds, tcf.seconds), q1_s=tc.q1, q3_s=tc.q3,
+                     floor_q1_s=tcf.q1, floor_q3_s=tcf.q3))
+    rows.append(_row("flexconv-eval-floor", f"FlexConv eval sigma={MASK_SIGMAS[1]} ({kf.shape[-1]} taps)",
+                     "rfft(x)+matmul+irfft", shape, tx.median, txf.median, tx.median / txf.median,
+                     ratio_spread(tx.seconds, txf.seconds), q1_s=tx.q1, q3_s=tx.q3,
+                     floor_q1_s=txf.q1, floor_q3_s=txf.q3, kernel_taps=int(kf.shape[-1]),
+                     spectrum_cached=flex._cached_spectrum is not None))
 
     # -- FlexConv dynamic cropping --------------------------------------------------------------
     layers = []
@@ -199,8 +300,14 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
     nar, wid = t["narrow"], t["wide"]
     rows.append(_row("flexconv-crop", f"FlexConv sigma={MASK_SIGMAS[0]} ({taps[0]} taps)",
                      f"sigma={MASK_SIGMAS[1]} ({taps[1]} taps)", (1, C, L), nar.median, wid.median,
-                     nar.median / wid.median, q1_s=nar.q1, q3_s=nar.q3, kernel_taps=taps[0],
-                     baseline_kernel_taps=taps[1], sigmas=list(MASK_SIGMAS)))
+                     nar.median / wid.median, ratio_spread(nar.seconds, wid.seconds), q1_s=nar.q1,
+                     q3_s=nar.q3, kernel_taps=taps[0], baseline_kernel_taps=taps[1],
+                     sigmas=list(MASK_SIGMAS)))
+
+    # -- the FFT/direct cost model --------------------------------------------------------------
+    if cost_model:
+        rows.append(_cost_model_row(_QUICK_COST_SHAPES if quick else COST_SHAPES, dev,
+                                    max(2, R // 2), gen, seed))
 
     # -- CKConv memory --------------------------------------------------------------------------
     if memory:
@@ -216,14 +323,41 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
         "device": str(dev),
         "repeats": R,
         "direct_repeats": RD,
-        "sizes": {"length": L, "channels": C, "batch": 1, "fft_length": n,
+        "sizes": {"length": L, "eval_length": LE, "channels": C, "batch": 1, "fft_length": n,
                   "mask_sigmas": list(MASK_SIGMAS)},
         "rows": rows,
+        "rules": [r.as_dict() for r in RULES.values()],
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
-        "floor": "rfft(x, n) + rfft(w, n) + einsum('bif,oif->bof') + irfft(., n), "
-                 "n = next_fast_len(2L - 1)",
+        "floor": "rfft(x, n) [+ rfft(w, n)] + frequency-major complex matmul + irfft(., n)",
         "environment": environment_info(dev),
     }
+
+
+def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], dev: torch.device,
+                    rounds: int, gen: torch.Generator, seed: int) -> dict[str, Any]:
+    """Time both routes per shape; the row's ratio is the worst ``t(auto choice) / t(best)``."""
+    from ..functional.fftconv import conv, use_fft
+
+    per_shape = []
+    worst, worst_spread = 0.0, None
+    for xs, ws in shapes:
+        x = torch.randn(*xs, generator=gen).to(dev)
+        w = torch.randn(*ws, generator=gen).to(dev)
+        with torch.no_grad():
+            t = time_interleaved({m: (lambda m=m, x=x, w=w: conv(x, w, padding="same", method=m))
+                                  for m in ("direct", "fft")}, repeats=rounds, warmup=1,
+                                 device=dev, seed=seed)
+        choice = "fft" if use_fft(xs, ws, padding="same") else "direct"
+        best = min(t.values(), key=lambda tt: tt.median)
+        r = t[choice].median / best.median
+        per_shape.append({"x": list(xs), "kernel": list(ws), "choice": choice,
+                          "direct_s": t["direct"].median, "fft_s": t["fft"].median, "ratio": r})
+        if r >= worst:
+            worst, worst_spread = r, ratio_spread(t[choice].seconds, best.seconds)
+    total = sum(min(p["direct_s"], p["fft_s"]) for p in per_shape)
+    chosen = sum(p["fft_s" if p["choice"] == "fft" else "direct_s"] for p in per_shape)
+    return _row("cost-model", f"conv(method='auto'), {len(shapes)} shapes", "faster route per shape",
+                [len(shapes)], chosen, total, worst, worst_spread, shapes=per_shape)
 
 
 # ------------------------------------------------------------------------------------ memory
@@ -283,34 +417,38 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
-    """Render :func:`run_conv_benchmark`'s result (or its ``rows``) as a text table."""
+    """Render :func:`run_conv_benchmark`'s result (or its ``rows``) as a text table.
+
+    A full result starts with the verdict rules (one per check); ``ratio`` shows the median of
+    the per-round ratios and, in brackets, their quartiles.
+    """
     rows = result["rows"] if isinstance(result, dict) else list(result)
-    headers = ["check", "candidate", "baseline", "input", "median", "baseline median", "ratio",
-               "target", "ok"]
+    headers = ["check", "candidate", "baseline", "input", "median", "baseline median",
+               "ratio [q1-q3]", "rule", "ok"]
     body = [[
         r["check"], r["candidate"], r["baseline"], "x".join(map(str, r["input"])),
         _fmt(r["median"], r["unit"]), _fmt(r["floor"], r["unit"]),
-        "-" if r["ratio"] is None else f"{r['ratio']:.2f}x", f"{r['target_op']} {r['target']:g}x",
-        "-" if r["ok"] is None else ("yes" if r["ok"] else "NO"),
+        format_ratio(r["ratio"], r.get("ratio_spread")), f"{r['target_op']} {r['target']:g}x",
+        "-" if r["ok"] is None else ("ok" if r["ok"] else "NO"),
     ] for r in rows]
-    lines = [_format_grid(headers, body)]
-    if isinstance(result, dict):
-        env = result.get("environment", {})
-        lines.append(
-            f"\nratios: fft-vs-direct = direct/fft, fft-floor = fft/floor, flexconv-crop = "
-            f"narrow/wide, ckconv-memory = peak(2L)/peak(L); floor = {result.get('floor')}; "
-            f"device {result.get('device')}, {result.get('repeats')} interleaved rounds "
-            f"({result.get('direct_repeats')} for direct), medians, torch {env.get('torch')}, "
-            f"{env.get('threads')} threads"
-            + (", QUICK sizes (numbers not meaningful)" if result.get("quick") else ""))
-    return "\n".join(lines)
+    grid = _format_grid(headers, body)
+    if not isinstance(result, dict):
+        return grid
+    env = result.get("environment", {})
+    present = [RULES[c] for c in dict.fromkeys(r["check"] for r in rows)]
+    return "\n".join([
+        format_rules(present), "", grid,
+        f"\nfloor = {result.get('floor')}; device {result.get('device')}, {result.get('repeats')} "
+        f"interleaved rounds ({result.get('direct_repeats')} for direct), medians, torch "
+        f"{env.get('torch')}, {env.get('threads')} threads, load {env.get('load_average')}"
+        + (", QUICK sizes (numbers not meaningful)" if result.get("quick") else "")])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m groupconv.benchmarks.conv [--quick] [--device D] [--repeats R] [--json PATH]``."""
     p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.conv",
-                                description="Continuous-kernel convolutions: FFT route, FlexConv "
-                                            "cropping, CKConv memory.")
+                                description="Continuous-kernel convolutions: FFT route, cached "
+                                            "spectra, FlexConv cropping, cost model, memory.")
     p.add_argument("--quick", action="store_true", help="smoke run with L = 1024")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
@@ -318,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--length", type=int, default=None, help="sequence length (default 16384)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--no-cost-model", action="store_true", help="skip the cost-model check")
     p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     p.add_argument("--memory-probe", metavar="SPEC", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -326,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     res = run_conv_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
                              length=args.length, direct_repeats=args.direct_repeats,
-                             memory=not args.no_memory, threads=args.threads)
+                             memory=not args.no_memory, cost_model=not args.no_cost_model,
+                             threads=args.threads)
     print(format_table(res))
     if args.json:
         print(f"wrote {write_json(args.json, res)}", file=sys.stderr)

@@ -1,10 +1,11 @@
-"""Stateless operations: FFT convolution and the direct/FFT dispatcher."""
+"""Stateless operations: FFT convolution, cached kernel spectra and the direct/FFT cost model."""
 
+from .cost import DEFAULT_COST_MODEL, CostModel, calibrate, get_cost_model, set_cost_model
 from .fftconv import (
-    FFT_MIN_SIDE_ND,
-    FFT_MIN_TAPS_1D,
+    KernelSpectrum,
     conv,
     fftconv,
+    kernel_spectrum,
     next_fast_len,
     resolve_padding,
     use_fft,
@@ -16,6 +17,11 @@ __all__ = [
     "use_fft",
     "next_fast_len",
     "resolve_padding",
-    "FFT_MIN_TAPS_1D",
-    "FFT_MIN_SIDE_ND",
+    "KernelSpectrum",
+    "kernel_spectrum",
+    "CostModel",
+    "DEFAULT_COST_MODEL",
+    "calibrate",
+    "get_cost_model",
+    "set_cost_model",
 ]

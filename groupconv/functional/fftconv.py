@@ -19,25 +19,22 @@ Implementation (:func:`fftconv`):
 Half-precision inputs are transformed in float32 and cast back. :func:`conv` dispatches between
 the FFT route and the direct ``torch`` convolution (``method="auto"`` uses :func:`use_fft`).
 
-Measured crossover (this project's shared 2-core CPU, torch 2.13, float32, ``C_in = C_out = 32``,
-``"same"`` padding, interleaved medians; the machine was heavily shared, so treat these as rough):
+``method="auto"`` asks a measured cost model (:mod:`groupconv.functional.cost`) which route is
+faster for the actual shapes (batch, channels, input and kernel sizes, and whether the kernel's
+spectrum is already known), instead of a fixed kernel-size threshold.
 
-* 1-D, ``B = 8``, ``L = 4096``: direct/FFT time ratio 0.54 at ``K = 63``, 0.91 at 95, 1.43 at 127,
-  2.2 at 255 (crossover ~100 taps). At ``B = 1`` the kernel transform (``C_out C_in`` FFTs of the
-  padded length) is not amortised and the direct route stays faster up to ``K = 255``; with a
-  full-length kernel (``K = L = 16384``, ``B = 1``) the FFT is ~35x faster (0.78 s vs 27 s).
-* 2-D, ``B = 8``, 32x32 and 64x64: crossover between 15x15 and 21x21 (ratio 0.7 at 15, 1.2-3.1 at
-  21, 2.1-7.1 at 33).
-* 3-D, ``B = 2``, 16^3: the direct route wins up to 11^3.
-
-``use_fft`` therefore picks the FFT for 1-D kernels of ``>= FFT_MIN_TAPS_1D = 128`` taps and for
-2-D/3-D kernels whose every side is ``>= FFT_MIN_SIDE_ND = 17``.
+**Cached spectra.** A layer whose kernel does not change between calls (continuous-kernel layers
+in eval) transforms it once with :func:`kernel_spectrum` and passes the result as
+``spectrum=``; a call then costs ``rfft(x)`` + the complex channel mixing + ``irfft``. The
+spectrum is tied to the transform size, i.e. to the padded input size: :func:`fftconv` checks it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -45,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._validation import check_tensor
+from .cost import CostModel, get_cost_model
 
 __all__ = [
     "fftconv",
@@ -52,14 +50,9 @@ __all__ = [
     "use_fft",
     "next_fast_len",
     "resolve_padding",
-    "FFT_MIN_TAPS_1D",
-    "FFT_MIN_SIDE_ND",
+    "KernelSpectrum",
+    "kernel_spectrum",
 ]
-
-#: 1-D kernels with at least this many taps go through the FFT when ``method="auto"``.
-FFT_MIN_TAPS_1D = 128
-#: 2-D/3-D kernels whose every side has at least this many taps use the FFT.
-FFT_MIN_SIDE_ND = 17
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -73,7 +66,12 @@ def next_fast_len(n: int) -> int:
         >>> next_fast_len(97), next_fast_len(128), next_fast_len(1)
         (100, 128, 1)
     """
-    n = int(n)
+    if torch.compiler.is_compiling():  # traced once per shape; no cache wrapper in the graph
+        return _fast_len(int(n))
+    return _fast_len_cached(int(n))
+
+
+def _fast_len(n: int) -> int:
     if n <= 1:
         return 1
     best = 1 << (n - 1).bit_length()  # a power of two always works
@@ -89,6 +87,9 @@ def next_fast_len(n: int) -> int:
             p35 *= 3
         p5 *= 5
     return best
+
+
+_fast_len_cached = functools.lru_cache(maxsize=1024)(_fast_len)
 
 
 def resolve_padding(
@@ -177,6 +178,65 @@ def _pad(x: Tensor, pads: list[tuple[int, int]], mode: str) -> Tensor:
     return F.pad(x, flat, mode=mode)
 
 
+@dataclass(frozen=True, eq=False)
+class KernelSpectrum:
+    """A kernel's FFT laid out for :func:`fftconv` (build it with :func:`kernel_spectrum`).
+
+    Attributes:
+        weight: depthwise kernels: ``conj(rfftn(kernel))`` ``(C_out, *F)``; otherwise the
+            frequency-major matrix ``(prod F, groups, C_in/g, C_out/g)`` (conjugated, contiguous).
+        kernel_shape: the kernel's shape ``(C_out, C_in/g, *k)``.
+        fft_size: transform size per spatial axis (5-smooth, ``>=`` the padded input size).
+        groups: channel groups.
+        depthwise: one input and one output channel per group.
+    """
+
+    weight: Tensor
+    kernel_shape: tuple[int, ...]
+    fft_size: tuple[int, ...]
+    groups: int
+    depthwise: bool
+
+
+def kernel_spectrum(kernel: Tensor, padded_size: Sequence[int], groups: int = 1) -> KernelSpectrum:
+    """Transform ``kernel`` once for every :func:`fftconv` call on inputs of ``padded_size``.
+
+    ``padded_size`` is the spatial size *after* padding (input size plus the left and right
+    padding of :func:`resolve_padding`). Gradients flow through the spectrum to the kernel.
+    Half-precision kernels are transformed in float32.
+
+    Example:
+        >>> x, w = torch.randn(2, 3, 50), torch.randn(4, 3, 31)
+        >>> spec = kernel_spectrum(w, [50 + 30], groups=1)  # "same" pads 15 + 15
+        >>> y = fftconv(x, w, padding="same", spectrum=spec)
+        >>> torch.allclose(y, fftconv(x, w, padding="same"), atol=1e-5)
+        True
+    """
+    kernel = check_tensor(kernel, "kernel")
+    d = kernel.dim() - 2
+    if d not in (1, 2, 3):
+        raise ValueError(f"kernel must have shape (C_out, C_in/groups, *k) with 1-3 spatial dims, "
+                         f"got shape {tuple(kernel.shape)}")
+    size = [int(n) for n in padded_size]
+    if len(size) != d or any(n < k for n, k in zip(size, kernel.shape[2:])):
+        raise ValueError(f"padded_size must have {d} entries >= the kernel size "
+                         f"{tuple(kernel.shape[2:])}, got {tuple(size)}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or kernel.shape[0] % groups:
+        raise ValueError(f"groups must be a positive int dividing C_out={kernel.shape[0]}, got {groups!r}")
+    work = kernel.dtype if kernel.dtype in (torch.float32, torch.float64) else torch.float32
+    fast = [next_fast_len(n) for n in size]
+    kf = torch.fft.rfftn(kernel.to(work), s=fast, dim=tuple(range(2, 2 + d)))
+    c_out, ci = kernel.shape[0], kernel.shape[1]
+    co = c_out // groups
+    depthwise = ci == 1 and co == 1 and groups > 1
+    if depthwise:
+        weight = torch.conj_physical(kf.squeeze(1))
+    else:
+        nf = math.prod(kf.shape[2:])
+        weight = torch.conj_physical(kf.reshape(groups, co, ci, nf).permute(3, 0, 2, 1)).contiguous()
+    return KernelSpectrum(weight, tuple(kernel.shape), tuple(fast), groups, depthwise)
+
+
 def fftconv(
     x: Tensor,
     kernel: Tensor,
@@ -186,6 +246,7 @@ def fftconv(
     groups: int = 1,
     causal: bool = False,
     padding_mode: Literal["zeros", "circular", "reflect", "replicate"] = "zeros",
+    spectrum: KernelSpectrum | None = None,
 ) -> Tensor:
     """Cross-correlation of ``x (B, C_in, *spatial)`` with ``kernel (C_out, C_in/groups, *k)`` by FFT.
 
@@ -201,6 +262,8 @@ def fftconv(
         groups: channel groups, as in torch.
         causal: pad ``K - 1`` on the left of every axis (output ``t`` sees inputs ``<= t``).
         padding_mode: how the padded values are filled (``F.pad`` modes; ``"zeros"`` default).
+        spectrum: ``kernel``'s :func:`kernel_spectrum` for this padded size (skips the kernel
+            transform); it must match ``kernel``'s shape, ``groups`` and the transform size.
 
     Example:
         >>> x, w = torch.randn(2, 3, 50), torch.randn(4, 3, 31)
@@ -220,24 +283,35 @@ def fftconv(
         )
     out_dtype = torch.promote_types(x.dtype, kernel.dtype)
     work = out_dtype if out_dtype in (torch.float32, torch.float64) else torch.float32
-    xp, kw = xp.to(work), kernel.to(work)
     fast = [next_fast_len(n) for n in n_in]
+    if spectrum is None:
+        spectrum = kernel_spectrum(kernel.to(work), n_in, groups)
+    elif not isinstance(spectrum, KernelSpectrum):
+        raise TypeError(f"spectrum must be a KernelSpectrum or None, got {type(spectrum).__name__}")
+    elif (spectrum.kernel_shape != tuple(kernel.shape) or spectrum.groups != groups
+          or list(spectrum.fft_size) != fast):
+        raise ValueError(
+            f"spectrum must match kernel shape {tuple(kernel.shape)}, groups={groups} and "
+            f"transform size {tuple(fast)}, got kernel shape {spectrum.kernel_shape}, "
+            f"groups={spectrum.groups}, transform size {spectrum.fft_size}"
+        )
     dims = tuple(range(2, 2 + d))
-    xf = torch.fft.rfftn(xp, s=fast, dim=dims)  # (B, C_in, *F)
-    kf = torch.fft.rfftn(kw, s=fast, dim=dims)  # (C_out, C_in/g, *F), conjugated below
+    xf = torch.fft.rfftn(xp.to(work), s=fast, dim=dims)  # (B, C_in, *F)
     b, c_in = xf.shape[:2]
-    c_out = kf.shape[0]
+    c_out = kernel.shape[0]
     fshape = xf.shape[2:]
-    nf = math.prod(fshape)
-    ci, co = c_in // groups, c_out // groups
-    if ci == 1 and co == 1 and groups > 1:  # depthwise, one output per channel: elementwise
-        yf = xf * kf.squeeze(1).conj().unsqueeze(0)
+    kw = spectrum.weight
+    if kw.dtype != xf.dtype:
+        kw = kw.to(xf.dtype)
+    if spectrum.depthwise:  # one output per channel: elementwise
+        yf = xf * kw.unsqueeze(0)
     else:
         # frequency-major batched complex matmul: (F, g, B, ci) @ (F, g, ci, co)
         # (contiguous copies: batched matmul over a stride-1 batch axis is ~20x slower)
+        nf = math.prod(fshape)
+        ci = c_in // groups
         xm = xf.reshape(b, groups, ci, nf).permute(3, 1, 0, 2).contiguous()
-        km = torch.conj_physical(kf.reshape(groups, co, ci, nf).permute(3, 0, 2, 1)).contiguous()
-        yf = torch.matmul(xm, km).permute(2, 1, 3, 0).reshape(b, c_out, *fshape)
+        yf = torch.matmul(xm, kw).permute(2, 1, 3, 0).reshape(b, c_out, *fshape)
     y = torch.fft.irfftn(yf, s=fast, dim=dims)
     y = y[(Ellipsis, *[slice(0, o) for o in out_size])]
     if bias is not None:
@@ -245,20 +319,34 @@ def fftconv(
     return y.to(out_dtype).contiguous()
 
 
-def use_fft(kernel_size: Sequence[int]) -> bool:
-    """The ``method="auto"`` rule: ``True`` when the FFT route is expected to be faster.
+def use_fft(
+    x_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    *,
+    padding: Padding = 0,
+    causal: bool = False,
+    groups: int = 1,
+    spectrum_cached: bool = False,
+    cost_model: CostModel | None = None,
+) -> bool:
+    """The ``method="auto"`` rule: ``True`` when the FFT route is predicted to be faster.
 
-    1-D: ``K >= FFT_MIN_TAPS_1D``; 2-D/3-D: every side ``>= FFT_MIN_SIDE_ND`` (see the module
-    docstring for the measurements behind the thresholds).
+    Asks the measured cost model (:mod:`groupconv.functional.cost`; default
+    :func:`~groupconv.functional.cost.get_cost_model`) for the shapes at hand: the padded input
+    size, batch, channels, groups and whether the kernel's spectrum is cached. Shapes only (no
+    tensor is touched, no host sync).
 
     Example:
-        >>> use_fft((33,)), use_fft((129,)), use_fft((33, 33)), use_fft((3, 129))
-        (False, True, True, False)
+        >>> use_fft((1, 32, 8192), (32, 32, 8192), causal=True)
+        True
+        >>> use_fft((8, 16, 64, 64), (16, 16, 5, 5), padding="same")
+        False
     """
-    ks = [int(k) for k in kernel_size]
-    if len(ks) == 1:
-        return ks[0] >= FFT_MIN_TAPS_1D
-    return min(ks) >= FFT_MIN_SIDE_ND
+    ks = [int(k) for k in kernel_shape[2:]]
+    pads = resolve_padding(padding, ks, causal)
+    padded = [int(n) + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads)]
+    model = cost_model if cost_model is not None else get_cost_model()
+    return model.prefer_fft(x_shape, kernel_shape, groups, padded, spectrum_cached)
 
 
 def conv(
@@ -271,12 +359,13 @@ def conv(
     causal: bool = False,
     padding_mode: Literal["zeros", "circular", "reflect", "replicate"] = "zeros",
     method: Literal["auto", "direct", "fft"] = "auto",
+    spectrum: KernelSpectrum | None = None,
 ) -> Tensor:
     """Stride-1 cross-correlation by the direct ``torch`` kernel or by :func:`fftconv`.
 
-    Both routes compute ``torch.nn.functional.conv{d}d`` semantics; ``method="auto"`` picks the
-    FFT for large kernels (:func:`use_fft`). Asymmetric, causal and non-zero padding modes are
-    handled by an explicit ``F.pad`` first.
+    Both routes compute ``torch.nn.functional.conv{d}d`` semantics; ``method="auto"`` asks the
+    cost model (:func:`use_fft`, which knows whether ``spectrum`` is given). Asymmetric, causal
+    and non-zero padding modes are handled by an explicit ``F.pad`` first.
 
     Example:
         >>> x, w = torch.randn(1, 2, 40), torch.randn(2, 2, 7)
@@ -289,9 +378,11 @@ def conv(
         raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
     d = _check_conv_args(x, kernel, bias, groups)
     ks = list(kernel.shape[2:])
-    if method == "fft" or (method == "auto" and use_fft(ks)):
+    if method == "fft" or (method == "auto" and use_fft(
+            x.shape, kernel.shape, padding=padding, causal=causal, groups=groups,
+            spectrum_cached=spectrum is not None)):
         return fftconv(x, kernel, bias, padding=padding, groups=groups, causal=causal,
-                       padding_mode=padding_mode)
+                       padding_mode=padding_mode, spectrum=spectrum)
     pads = resolve_padding(padding, ks, causal)
     xp = _pad(x, pads, "constant" if padding_mode == "zeros" else padding_mode)
     return _CONV[d](xp, kernel, bias, groups=groups)

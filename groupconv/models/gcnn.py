@@ -197,6 +197,24 @@ class GCNN(InvariantImageClassifier, nn.Module):
         """``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``, invariant to the group grid."""
         return self.head(self.readout(self.features(x)))
 
+    def export(self) -> nn.Sequential:
+        """Plain torch modules (Conv2d, BatchNorm2d, MaxPool2d, a reshape-and-max readout,
+        Linear) computing this network's eval-mode logits; see :mod:`groupconv.nn.export`.
+
+        Example:
+            >>> import torch
+            >>> net = GCNN(1, 10, channels=(4, 4), pool_after=(0,)).eval()
+            >>> x = torch.randn(2, 1, 8, 8)
+            >>> torch.allclose(net.export()(x), net(x), atol=1e-5)
+            True
+        """
+        from ..nn.export import export_stack
+
+        layers: list[nn.Module] = []
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            layers += [conv, norm, nn.ReLU()] + ([self.pool] if i in self.pool_after else [])
+        return export_stack([*layers, self.readout, self.head])
+
     def lifting_kernels(self) -> Tensor:
         """The lifting layer's expanded kernels ``(C, N, in_channels, k, k)`` (for plots)."""
         lift = self.convs[0]

@@ -39,7 +39,12 @@ regular grid it reproduces the regular result. Memory ``O(B L^2 C_out C_in)``.
 **Caching.** In eval mode with autograd disabled the sampled kernel is cached in a
 non-persistent buffer keyed on the input size, device, dtype and the ``_version`` counters of
 all parameters, so an optimiser step, ``load_state_dict`` or ``train()`` invalidates it;
-``state_dict`` is the same in train and eval mode.
+``state_dict`` is the same in train and eval mode. When the FFT route is taken, the kernel's
+spectrum (:func:`groupconv.functional.kernel_spectrum`) is cached next to it under the same key,
+so an eval forward costs ``rfft(x)`` + the complex channel mixing + ``irfft``; the direct/FFT
+choice (``conv_method="auto"``) then asks the cost model with the kernel transform already paid.
+In training (or with autograd on trainable parameters) nothing is cached: kernel and spectrum
+are recomputed every call and gradients are exact.
 
 **Initialisation.** On the first sampling the kernel net's Chang et al. (2020) output scaling is
 applied once (``fan_in = C_in * kernel_numel``, ``kernel_numel`` for separable kernels) through
@@ -58,6 +63,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
+from ..functional.fftconv import KernelSpectrum, kernel_spectrum, resolve_padding, use_fft
 from ..functional.fftconv import conv as _conv
 
 __all__ = ["CKConv", "SeparableCKConv", "KERNEL_NETS", "build_kernel_net"]
@@ -188,6 +194,8 @@ class _ContinuousConvNd(nn.Module):
             self._set_reference(self._check_size(reference_size, "reference_size"))
         self.register_buffer("_cached_kernel", None, persistent=False)
         self._cache_key: tuple | None = None
+        self._cached_spectrum: KernelSpectrum | None = None
+        self._spectrum_key: tuple | None = None
         self.in_field, self.out_field = self._make_fields()
 
     # ------------------------------------------------------------------------ fields
@@ -325,12 +333,15 @@ class _ContinuousConvNd(nn.Module):
         if self._cached_kernel is None or self._cache_key != key:
             self._cached_kernel = self._sample(size, device).detach()
             self._cache_key = key
+            self._cached_spectrum = self._spectrum_key = None
         return self._cached_kernel
 
     def clear_cache(self) -> None:
-        """Drop the cached eval-mode kernel."""
+        """Drop the cached eval-mode kernel and its spectrum."""
         self._cached_kernel = None
         self._cache_key = None
+        self._cached_spectrum = None
+        self._spectrum_key = None
 
     def train(self, mode: bool = True):  # noqa: D102 - nn.Module.train
         self.clear_cache()
@@ -358,11 +369,36 @@ class _ContinuousConvNd(nn.Module):
             raise TypeError(f"x must have the layer's dtype {self._param_dtype()}, got {x.dtype}")
         return x
 
-    def _depthwise_or_dense(self, x: Tensor, kernel: Tensor) -> Tensor:
+    def _padding(self, kernel: Tensor) -> list[tuple[int, int]]:
         ks = kernel.shape[2:]
-        padding: Any = [(k - 1, 0) for k in ks] if self.causal else [((k - 1) // 2, (k - 1) // 2) for k in ks]
-        return _conv(x, kernel, self.bias, padding=padding, padding_mode=self.padding_mode,
-                     groups=self.in_channels if self.separable else 1, method=self.conv_method)
+        return [(k - 1, 0) for k in ks] if self.causal else [((k - 1) // 2, (k - 1) // 2) for k in ks]
+
+    def _spectrum(self, x: Tensor, kernel: Tensor) -> KernelSpectrum | None:
+        """The cached spectrum of the cached ``kernel`` when the FFT route is taken, else ``None``.
+
+        Only a kernel that *is* the eval cache gets a spectrum (same key, so anything that
+        invalidates the kernel invalidates the spectrum); the FFT/direct choice assumes the
+        transform is paid once.
+        """
+        if kernel is not self._cached_kernel or self._cache_key is None:
+            return None
+        groups = self.in_channels if self.separable else 1
+        padding = self._padding(kernel)
+        if self.conv_method == "direct" or (self.conv_method == "auto" and not use_fft(
+                x.shape, kernel.shape, padding=padding, groups=groups, spectrum_cached=True)):
+            return None
+        padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], resolve_padding(padding, kernel.shape[2:]))]
+        key = (self._cache_key, tuple(padded))
+        if self._cached_spectrum is None or self._spectrum_key != key:
+            self._cached_spectrum = kernel_spectrum(kernel, padded, groups)
+            self._spectrum_key = key
+        return self._cached_spectrum
+
+    def _depthwise_or_dense(self, x: Tensor, kernel: Tensor) -> Tensor:
+        spectrum = self._spectrum(x, kernel)
+        return _conv(x, kernel, self.bias, padding=self._padding(kernel), padding_mode=self.padding_mode,
+                     groups=self.in_channels if self.separable else 1, method=self.conv_method,
+                     spectrum=spectrum)
 
     def _mix(self, y: Tensor) -> Tensor:
         return y

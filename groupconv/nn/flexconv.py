@@ -11,6 +11,16 @@ Choosing the crop needs one host sync per forward (the crop size is a tensor sha
 depend on the data, and the eval-mode cache skips it. Gradients reach the mask through the mask
 values at the kept positions.
 
+**Under torch.compile** the crop cannot be a host-synced shape, so the kernel is sampled on a
+*bucket*: the crop size of the last eager forward at that input size rounded up to ``2^m + 1``
+taps (centred) or ``2^m`` taps (causal), or the full grid before any eager forward. Taps of
+the bucket outside the crop that eager mode would choose are multiplied by zero (a 0/1
+indicator computed from the mask parameters on the device, no host sync), so compiled and eager
+outputs agree, and the whole forward traces as one graph (``fullgraph=True``). Should the mask
+grow beyond the bucket while compiled (training), a device-side assertion fails loudly
+(``torch._assert_async``) instead of dropping taps; an eager forward (or a fresh compile)
+re-buckets.
+
 The irregular-sampling path (``forward(x, positions)``) multiplies by the mask but does not crop,
 so it matches the regular path exactly with ``dynamic_cropping=False`` and up to the below-threshold
 tails otherwise.
@@ -22,6 +32,7 @@ a parameter-name mismatch). Use the names to build a parameter group.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,6 +89,16 @@ class _FlexMixin(_ContinuousConvNd):
     def _crop_axes(self, axes: list[Tensor]) -> list[Tensor]:
         if not self.dynamic_cropping:
             return axes
+        out = self._eager_crop(axes)
+        # the bucket a compiled forward samples at this input size (see the module docstring)
+        if not hasattr(self, "_crop_buckets"):
+            self._crop_buckets: dict[tuple[int, ...], tuple[int, ...]] = {}
+        key = tuple(int(c.shape[0]) for c in axes)
+        self._crop_buckets[key] = tuple(_bucket(int(o.shape[0]), k, self.causal)
+                                        for o, k in zip(out, key))
+        return out
+
+    def _eager_crop(self, axes: list[Tensor]) -> list[Tensor]:
         with torch.no_grad():
             ext = self.mask.crop_extent().detach()
             bounds = torch.cat([ext.reshape(-1), self.mask.mean.detach().reshape(-1)])
@@ -101,10 +122,65 @@ class _FlexMixin(_ContinuousConvNd):
     def _kernel_values(self, grid: Tensor) -> Tensor:
         return self.kernel_net(grid) * self.mask(grid).unsqueeze(-1)
 
+    def _sample(self, size: tuple[int, ...], device: torch.device) -> Tensor:
+        if not (self.dynamic_cropping and torch.compiler.is_compiling()):
+            return super()._sample(size, device)
+        # traced: sample a bucket, zero the taps outside the eager crop (no host sync)
+        full = self.axis_coordinates(size)
+        key = tuple(int(c.shape[0]) for c in full)
+        bucket = getattr(self, "_crop_buckets", {}).get(key, key)
+        dtype = self._param_dtype()
+        axes, keeps = [], []
+        ext = self.mask.crop_extent()
+        for d, (c, b) in enumerate(zip(full, bucket)):
+            k = int(c.shape[0])
+            cb = c[k - b:] if self.causal else c[(k - b) // 2:(k - b) // 2 + b]
+            cf, cb = c.to(device=device, dtype=dtype), cb.to(device=device, dtype=dtype)
+            lo, hi, mean = ext[d, 0], ext[d, 1], self.mask.mean.reshape(-1)[d]
+            inside = (cf >= lo - _EPS) & (cf <= hi + _EPS)
+            nearest = (cf - mean).abs() == (cf - mean).abs().min()
+            inside = inside | (~inside.any() & nearest)
+            if self.causal:  # eager keeps every tap from the oldest inside one to the present
+                first = torch.where(inside, cf, torch.full_like(cf, 2.0)).min()
+                torch._assert_async(first >= cb[0] - _EPS,
+                                    "FlexConv: the mask outgrew the compiled crop bucket")
+                keeps.append((cb >= first - _EPS).to(dtype))
+            else:  # eager keeps the symmetric range covering every inside tap
+                reach = torch.where(inside, cf.abs(), torch.zeros_like(cf)).max()
+                torch._assert_async(reach <= cb[-1].abs() + _EPS,
+                                    "FlexConv: the mask outgrew the compiled crop bucket")
+                keeps.append((cb.abs() <= reach + _EPS).to(dtype))
+            axes.append(cb)
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+        keep = keeps[0]
+        for kd in keeps[1:]:
+            keep = keep.unsqueeze(-1) * kd
+        ks = tuple(grid.shape[:-1])
+        self._maybe_chang(math.prod(ks))
+        values = self._kernel_values(grid) * keep.unsqueeze(-1)
+        values = values.movedim(-1, 0) * self.amplitude_scale(size)
+        if self.separable:
+            return values.reshape(self.in_channels, 1, *ks)
+        return values.reshape(self.out_channels, self.in_channels, *ks)
+
     def crop_size(self, size: int | Sequence[int]) -> tuple[int, ...]:
         """Kernel size actually sampled for inputs of spatial ``size`` (after the crop)."""
         size = self._check_size(size, "size")
         return tuple(c.shape[0] for c in self._crop_axes(self.axis_coordinates(size)))
+
+
+def _bucket(crop: int, full: int, causal: bool) -> int:
+    """Round a crop of ``crop`` taps up to ``2^m`` (causal) or ``2^m + 1`` (centred), at most ``full``.
+
+    Example:
+        >>> _bucket(5, 101, False), _bucket(17, 101, False), _bucket(5, 100, True), _bucket(90, 101, False)
+        (5, 17, 8, 101)
+    """
+    if causal:
+        b = 1 << max(crop - 1, 0).bit_length()
+    else:
+        b = (1 << max(crop - 2, 0).bit_length()) + 1 if crop > 1 else 1
+    return min(b, full)
 
 
 class FlexConv(_FlexMixin, CKConv):
