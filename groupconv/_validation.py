@@ -160,10 +160,16 @@ def check_input_dtype(x: torch.Tensor, reference: torch.Tensor | None, owner: st
 
 
 def check_rotated_kernel(
-    kernel_size: Sequence[int], padding: Sequence[int] | str, group_name: str, owner: str
+    kernel_size: Sequence[int],
+    padding: Sequence[int] | str,
+    group_name: str,
+    owner: str,
+    stride: Sequence[int] = (),
+    dilation: Sequence[int] = (),
 ) -> None:
-    """For groups whose elements rotate the kernel (swap axes): a cubic kernel, a warning on
-    asymmetric padding.
+    """For groups whose elements rotate the kernel (swap axes): the same kernel size, stride and
+    dilation in every dimension (else the output grid itself is not rotation symmetric), and a
+    warning on asymmetric padding.
 
     Example:
         >>> check_rotated_kernel((3, 5), "same", "C4", "LiftingConv")
@@ -171,11 +177,12 @@ def check_rotated_kernel(
         ...
         ValueError: LiftingConv: kernel_size must be the same in every dimension for C4, whose elements rotate the kernel, got (3, 5)
     """
-    if len(set(kernel_size)) > 1:
-        raise ValueError(
-            f"{owner}: kernel_size must be the same in every dimension for {group_name}, whose "
-            f"elements rotate the kernel, got {tuple(kernel_size)}"
-        )
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        if len(set(value)) > 1:
+            raise ValueError(
+                f"{owner}: {name} must be the same in every dimension for {group_name}, whose "
+                f"elements rotate the kernel, got {tuple(value)}"
+            )
     if not isinstance(padding, str) and len(set(padding)) > 1:
         warnings.warn(
             f"{owner}: padding {tuple(padding)} differs between dimensions, so the layer is not "

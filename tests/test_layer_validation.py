@@ -29,6 +29,15 @@ def test_non_square_kernel_allowed_when_nothing_rotates():
     assert layer(torch.randn(1, 1, 6, 7)).shape == (1, 2, 1, 6, 7)
 
 
+@pytest.mark.parametrize("kw, name", [({"stride": (1, 2), "padding": 1}, "stride"),
+                                      ({"dilation": (1, 2), "padding": 2}, "dilation")])
+def test_anisotropic_stride_or_dilation_refused_under_rotations(kw, name):
+    # found by tests/test_fuzz_layers.py: GroupConv(..., stride=(1, 2)) on C4 was silently 0.16 off
+    with pytest.raises(ValueError, match=rf"{name} must be the same in every dimension for CyclicGroup\(4\)"):
+        GroupConv(2, 2, C4, 1, **kw)
+    GroupConv(2, 2, CyclicGroup(1), 1, **kw)  # nothing rotates: allowed
+
+
 def test_asymmetric_padding_warns_under_rotations():
     with pytest.warns(UserWarning, match=r"padding \(1, 0\) differs between dimensions"):
         LiftingConv(1, 2, C4, 3, padding=(1, 0))

@@ -262,7 +262,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 f"scale the kernel about its centre (exact equivariance), got {self.kernel_size}"
             )
         if bool(((M - M.diagonal(dim1=-2, dim2=-1).diag_embed()).abs() > 1e-9).any()):  # rotates
-            check_rotated_kernel(self.kernel_size, self.padding, self.group.name, type(self).__name__)
+            check_rotated_kernel(self.kernel_size, self.padding, repr(self.group), type(self).__name__,
+                                 self.stride, self.dilation)
 
     def _element_scale(self, out_grid: Tensor) -> Tensor:
         det = self.group.det(out_grid).to(torch.float64).abs()
