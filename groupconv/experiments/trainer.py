@@ -46,7 +46,7 @@ from torch.utils.data import (
 )
 from torch.utils.data.distributed import DistributedSampler
 
-from .metrics import EpochRecord, LossSpec, TrainResult, get_loss, write_metrics
+from .metrics import EpochRecord, LossSpec, TrainResult, get_loss, read_checkpoint, write_metrics
 
 __all__ = ["EpochRecord", "TrainResult", "Trainer", "fit", "count_parameters"]
 
@@ -86,24 +86,6 @@ def _resolve_data(data: Any) -> tuple[Dataset, Dataset | None, Dataset | None, s
         "data must be a DataSplits, a mapping with 'train' (and 'val', 'test') or a "
         f"(train, val[, test]) tuple of data sets, got {type(data).__name__}"
     )
-
-
-_CHECKPOINT_KEYS = ("epoch", "global_step", "model", "optimizer", "scheduler", "history", "best_state",
-                    "best_epoch", "best_val", "rng", "config")
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by :class:`Trainer`; ``ValueError`` (one line) when it is not one."""
-    advice = "delete it or pass --no-resume (resume=False)"
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, empty, foreign pickle...: never torch's unsafe-load advice
-        raise ValueError(f"checkpoint {path} is unreadable ({type(exc).__name__}): {advice}") from None
-    if not isinstance(ck, dict) or any(k not in ck for k in _CHECKPOINT_KEYS) or not isinstance(
-        ck["config"], dict
-    ):
-        raise ValueError(f"checkpoint {path} is unreadable (not a groupconv training checkpoint): {advice}")
-    return ck
 
 
 class _CosineWithWarmup:
@@ -381,7 +363,7 @@ class Trainer:
         path = None if self.out_dir is None else self.out_dir / CHECKPOINT
         if not (self.resume and path is not None and path.exists()):
             return 0, 0.0
-        ck = _read_checkpoint(path)
+        ck = read_checkpoint(path)
         ours, theirs = self.config(), ck["config"]
         # more epochs / steps than the checkpoint's run extend it (the cosine schedule is
         # re-spanned over the new total); everything else must agree
