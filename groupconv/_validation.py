@@ -167,9 +167,9 @@ def check_rotated_kernel(
     stride: Sequence[int] = (),
     dilation: Sequence[int] = (),
 ) -> None:
-    """For groups whose elements rotate the kernel (swap axes): the same kernel size, stride and
-    dilation in every dimension (else the output grid itself is not rotation symmetric), and a
-    warning on asymmetric padding.
+    """For groups whose elements rotate the kernel (swap axes): the same kernel size in every
+    dimension (an error), and a warning when padding, stride or dilation differ between
+    dimensions (the output grid is then not rotation symmetric: inexact, but sometimes wanted).
 
     Example:
         >>> check_rotated_kernel((3, 5), "same", "C4", "LiftingConv")
@@ -177,18 +177,19 @@ def check_rotated_kernel(
         ...
         ValueError: LiftingConv: kernel_size must be the same in every dimension for C4, whose elements rotate the kernel, got (3, 5)
     """
-    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
-        if len(set(value)) > 1:
-            raise ValueError(
-                f"{owner}: {name} must be the same in every dimension for {group_name}, whose "
-                f"elements rotate the kernel, got {tuple(value)}"
-            )
-    if not isinstance(padding, str) and len(set(padding)) > 1:
-        warnings.warn(
-            f"{owner}: padding {tuple(padding)} differs between dimensions, so the layer is not "
-            f"exactly equivariant to the rotations of {group_name}; use the same padding everywhere",
-            stacklevel=4,
+    if len(set(kernel_size)) > 1:
+        raise ValueError(
+            f"{owner}: kernel_size must be the same in every dimension for {group_name}, whose "
+            f"elements rotate the kernel, got {tuple(kernel_size)}"
         )
+    pad = () if isinstance(padding, str) else padding
+    for name, value in (("padding", pad), ("stride", stride), ("dilation", dilation)):
+        if len(set(value)) > 1:
+            warnings.warn(
+                f"{owner}: {name} {tuple(value)} differs between dimensions, so the layer is not "
+                f"exactly equivariant to the rotations of {group_name}; use the same {name} everywhere",
+                stacklevel=4,
+            )
 
 
 def check_strict_kwargs(owner: str, kwargs: Mapping[str, object], allowed: Iterable[str]) -> None:
