@@ -105,11 +105,12 @@ def _check_pip(argv: list[str]) -> None:
 def _check_python(argv: list[str], tmp: Path) -> None:
     if argv[1:3] == ["-m", "pytest"]:
         args = [a for a in argv[3:]]
-        res = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                              *_stale_plugin_args(), *args], cwd=ROOT, capture_output=True, text=True,
+        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+               *_stale_plugin_args(), *args]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
-        assert res.returncode == 0 and re.search(r"\d+ tests? collected|\d+/\d+ tests? collected", res.stdout), (
-            res.stdout[-2000:] + res.stderr[-2000:])
+        collected = re.search(r"\d+(/\d+)? tests? collected", res.stdout)
+        assert res.returncode == 0 and collected, res.stdout[-2000:] + res.stderr[-2000:]
         return
     if argv[1:3] == ["-m", "groupconv"]:
         _check_groupconv(argv[3:], tmp)

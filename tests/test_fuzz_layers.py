@@ -21,10 +21,10 @@ import warnings
 
 import pytest
 import torch
+from _module_zoo import ZOO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _module_zoo import ZOO
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup
 from groupconv.nn import GroupConv, LiftingConv
 from groupconv.testing import EquivarianceError, assert_equivariant
