@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,6 +35,12 @@ def _devices(requested: str) -> list[str]:
 
     if requested == "all":
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    kind = requested.split(":", 1)[0]
+    index = requested.split(":", 1)[1] if ":" in requested else "0"
+    if kind not in ("cpu", "cuda", "mps") or not index.isdigit() or (kind == "cpu" and ":" in requested):
+        raise CLIError(f"--device {requested}: expected cpu, cuda or cuda:N (check also takes all)")
+    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise CLIError(f"--device {requested}: torch sees no MPS device; use --device cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(
             f"--device {requested}: CUDA was asked for but torch sees no CUDA device "
@@ -148,6 +155,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     suites = list(BENCH_SUITES) if args.suite == "all" else [args.suite]
     device = _devices(args.device)[0]
+    if args.batch is not None and args.batch < 1:
+        raise CLIError(f"--batch must be >= 1, got {args.batch}")
+    if args.json:  # before minutes of benchmarking, not after
+        _check_writable(Path(args.json), "--json")
     if args.threads is not None:
         if args.threads < 1:
             raise CLIError(f"--threads must be >= 1, got {args.threads}")
@@ -159,7 +170,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if suite == "groups":
             from .benchmarks.groups import format_table, run_groups_benchmark
 
-            batch = 10_000 if args.quick else args.batch
+            batch = args.batch if args.batch is not None else (10_000 if args.quick else 100_000)
             res = run_groups_benchmark(batch=batch, device=device, quick=args.quick)
         elif suite == "conv":
             from .benchmarks.conv import format_table, run_conv_benchmark
@@ -217,6 +228,62 @@ def _parse_override(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+#: training-loop settings (the ``config`` of ``metrics.json``) that KEY=VALUE may override even
+#: when the experiment's own configuration does not list them; they go to ``fit``.
+FIT_OVERRIDE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "epochs": int, "lr": float, "weight_decay": float, "batch_size": int, "optimizer": str,
+    "scheduler": (str, type(None)), "warmup_steps": int, "seed": int, "max_steps": (int, type(None)),
+    "grad_clip": (float, type(None)), "checkpoint_every": int,
+}
+
+
+def _typed(key: str, value: object, expected: object) -> object:
+    """``value`` checked against ``expected`` (a type, a tuple of types, or a default value whose
+    type is used); a one-line CLIError naming ``key`` otherwise. Lists and dicts pass as given."""
+    if isinstance(expected, tuple):
+        types = expected
+    else:
+        types = (expected,) if isinstance(expected, type) else (type(expected),)
+
+    def bad(what: str) -> CLIError:
+        return CLIError(f"override {key}={json.dumps(value)}: expected {what}, "
+                        f"got {type(value).__name__} {value!r}")
+
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if type(None) in types:
+            return None
+        raise bad("a value")
+    if bool in types:
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if isinstance(value, bool) and (int in types or float in types):
+        raise bad("a number")
+    if int in types:
+        if isinstance(value, int):
+            return value
+        if float in types and isinstance(value, float):
+            return value
+        raise bad("an int")
+    if float in types:
+        if isinstance(value, (int, float)):
+            return float(value)
+        raise bad("a number")
+    if str in types and not isinstance(value, str):
+        raise bad("a string")
+    return value
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise CLIError(f"{flag} {path}: is a directory, expected a file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CLIError(f"{flag} {path}: not writable")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .experiments import get_experiment, list_experiments, plot_history, run_experiment
 
@@ -244,16 +311,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config[key] = value
     if args.seed is not None:
         config["seed"] = args.seed
+    defaults = get_experiment(args.experiment).config(quick=args.quick)
+    fit_kwargs: dict[str, object] = {}
+    for key in list(config):
+        if key in defaults:
+            if defaults[key] is not None:
+                config[key] = _typed(key, config[key], FIT_OVERRIDE_KEYS.get(key, defaults[key]))
+        elif key in FIT_OVERRIDE_KEYS:  # a training-loop setting the experiment does not list
+            fit_kwargs[key] = _typed(key, config.pop(key), FIT_OVERRIDE_KEYS[key])
+        else:
+            known = sorted(set(defaults) | set(FIT_OVERRIDE_KEYS))
+            raise CLIError(f"experiment {args.experiment!r} has no config key {key!r}; known keys: "
+                           f"{', '.join(known)}")
     device = _devices(args.device)[0] if args.device else None
     out_dir = Path(args.out or Path("runs") / args.experiment)
-    fit_kwargs: dict[str, object] = {"out_dir": str(out_dir), "progress": not args.no_progress,
-                                     "resume": not args.no_resume}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CLIError(f"--out {out_dir}: is a file, expected a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--out {out_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise CLIError(f"--out {out_dir}: folder is not writable")
+    fit_kwargs.update({"out_dir": str(out_dir), "progress": not args.no_progress,
+                       "resume": not args.no_resume})
     if device is not None:
         fit_kwargs["device"] = device
     try:
         result = run_experiment(args.experiment, quick=args.quick, config=config, **fit_kwargs)
+    except KeyboardInterrupt:
+        ck = out_dir / "checkpoint.pt"
+        where = (f"the checkpoint {ck} holds the last finished epoch; run the same command to resume"
+                 if ck.exists() else "no epoch finished, nothing to resume")
+        print(f"\ngroupconv train: interrupted; {where}", file=sys.stderr)
+        return 130
     except (KeyError, TypeError, ValueError) as exc:
-        raise CLIError(str(exc)) from exc
+        raise CLIError(str(exc).strip("'\"")) from exc
     print(result.summary())
     plot = plot_history(result, out_dir / "history.png")
     print(f"results in {out_dir}/ (metrics.json, history.csv{', history.png' if plot else ''})",
@@ -332,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("suite", nargs="?", default="all", choices=[*BENCH_SUITES, "all"])
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--batch", type=int, default=100_000, help="elements per batched group op")
+    p.add_argument("--batch", type=int, default=None,
+                   help="elements per batched group op (default 100000; 10000 with --quick)")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
     p.add_argument("--threads", type=int, help="torch CPU threads during the run (1 on a shared machine)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -343,9 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``groupconv`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # KEY=VALUE overrides may follow options (`train mnist1d --quick --out D epochs=2`)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.overrides = list(args.overrides) + [e for e in extra if "=" in e and not e.startswith("-")]
+        extra = [e for e in extra if not ("=" in e and not e.startswith("-"))]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
+        return 2
+    if args.command == "check" and args.examples < 1:
+        print(f"groupconv check: error: --examples must be >= 1, got {args.examples}", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))

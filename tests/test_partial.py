@@ -71,7 +71,7 @@ def test_switch_equals_full_layer_and_is_equivariant(group, kw, n, device, float
         m.set_fully_equivariant(True)
         assert m.fully_equivariant
     y = pconv(plift(x))
-    assert torch.equal(y, conv(lift(x)))
+    torch.testing.assert_close(y, conv(lift(x)))  # other classes, other code path: a tolerance
     for k in (1, 2, 3):
         ref = rot_map(y, k, n, mirrors=isinstance(group, O2))
         assert rel_err(pconv(plift(rot(x, k))), ref) <= TOL[float_dtype]

@@ -211,7 +211,11 @@ def test_pickle_deepcopy_state_dict(variant, kw):
     assert torch.equal(fresh(x), y)
     conv.eval()
     with torch.no_grad():
-        assert torch.equal(conv(x), y) and torch.equal(conv(x), y)  # cached path
+        cached = conv(x)
+        # the eval cache is a different computation from the training path: a dtype-aware
+        # tolerance (they differ by ~2e-7 on some CPUs); repeating the cached call is bitwise
+        torch.testing.assert_close(cached, y)
+        assert torch.equal(conv(x), cached)
 
 
 def test_gradients_reach_every_factor():

@@ -34,6 +34,7 @@ __all__ = [
     "read_metrics",
     "plot_history",
     "atomic_write_text",
+    "read_checkpoint",
 ]
 
 
@@ -309,3 +310,35 @@ def plot_history(result: Any, path: str | os.PathLike) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+_CHECKPOINT_KEYS = ("epoch", "global_step", "model", "optimizer", "scheduler", "history", "best_state",
+                    "best_epoch", "best_val", "rng", "config")
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a ``checkpoint.pt`` written by :class:`~groupconv.experiments.Trainer` (``weights_only``).
+
+    Raises a one-line ``ValueError`` ("checkpoint ... is unreadable: delete it or pass
+    --no-resume") for a truncated, empty or foreign file, never torch's unsafe-load advice.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "checkpoint.pt"
+        >>> _ = p.write_bytes(b"")
+        >>> try:
+        ...     read_checkpoint(p)
+        ... except ValueError as err:
+        ...     print(str(err).split(": ", 1)[1])
+        delete it or pass --no-resume (resume=False)
+    """
+    advice = "delete it or pass --no-resume (resume=False)"
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, empty, foreign pickle...: never torch's unsafe-load advice
+        raise ValueError(f"checkpoint {path} is unreadable ({type(exc).__name__}): {advice}") from None
+    if not isinstance(ck, dict) or any(k not in ck for k in _CHECKPOINT_KEYS) or not isinstance(
+        ck["config"], dict
+    ):
+        raise ValueError(f"checkpoint {path} is unreadable (not a groupconv training checkpoint): {advice}")
+    return ck

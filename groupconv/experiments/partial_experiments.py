@@ -394,4 +394,8 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    # run the imported module's _main: under `python -m` this file is also `__main__`, whose
+    # PartialMonitor class is not the one the registered experiments use
+    from groupconv.experiments.partial_experiments import _main as _registered_main
+
+    sys.exit(_registered_main())

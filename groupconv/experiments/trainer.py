@@ -46,7 +46,7 @@ from torch.utils.data import (
 )
 from torch.utils.data.distributed import DistributedSampler
 
-from .metrics import EpochRecord, LossSpec, TrainResult, get_loss, write_metrics
+from .metrics import EpochRecord, LossSpec, TrainResult, get_loss, read_checkpoint, write_metrics
 
 __all__ = ["EpochRecord", "TrainResult", "Trainer", "fit", "count_parameters"]
 
@@ -351,8 +351,11 @@ class Trainer:
             }
             path = self.out_dir / CHECKPOINT
             tmp = path.with_name(f".{CHECKPOINT}.tmp{os.getpid()}")
-            torch.save(state, tmp)
-            os.replace(tmp, path)
+            try:  # atomic: an interrupt (Ctrl-C) leaves the previous checkpoint intact
+                torch.save(state, tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         if self.world_size > 1:
             dist.barrier()
 
@@ -360,25 +363,36 @@ class Trainer:
         path = None if self.out_dir is None else self.out_dir / CHECKPOINT
         if not (self.resume and path is not None and path.exists()):
             return 0, 0.0
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        ours, theirs = self.config(), ck.get("config", {})
-        diff = {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
+        ck = read_checkpoint(path)
+        ours, theirs = self.config(), ck["config"]
+        # more epochs / steps than the checkpoint's run extend it (the cosine schedule is
+        # re-spanned over the new total); everything else must agree
+        extend = {k for k in ("epochs", "max_steps")
+                  if isinstance(theirs.get(k), int) and (ours[k] is None or ours[k] > theirs[k])}
+        diff = {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v and k not in extend}
         if diff:
             raise ValueError(
                 f"cannot resume from {path}: it was written with different settings "
                 f"{ {k: f'{a!r} (checkpoint) vs {b!r} (now)' for k, (a, b) in diff.items()} }; "
-                "pass resume=False or another out_dir"
+                "pass --no-resume (resume=False) to start afresh, or another --out (out_dir)"
             )
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.scheduler is not None and ck["scheduler"] is not None:
             self.scheduler.load_state_dict(ck["scheduler"])
+            # the schedule object's state (total steps) is part of the state dict: use this run's
+            self.scheduler.lr_lambdas = [_CosineWithWarmup(self.total_steps, self.warmup_steps)
+                                         for _ in self.scheduler.lr_lambdas]
         self.history = [EpochRecord(**h) for h in ck["history"]]
         self.global_step = int(ck["global_step"])
         self.best_state, self.best_epoch, self.best_val = ck["best_state"], ck["best_epoch"], ck["best_val"]
         rng = ck["rng"]
         self._set_rng_state(rng[self.rank] if len(rng) == self.world_size else rng[0])
-        return int(ck["epoch"]), float(ck.get("elapsed", 0.0))
+        epoch = int(ck["epoch"])
+        if self.rank == 0:
+            more = f", extending to {self.epochs} epochs" if "epochs" in extend else ""
+            print(f"[{self.name}] resuming from epoch {epoch} ({path}){more}", file=sys.stderr, flush=True)
+        return epoch, float(ck.get("elapsed", 0.0))
 
     # ------------------------------------------------------------------- loop
     def _reduce(self, t: torch.Tensor) -> torch.Tensor:

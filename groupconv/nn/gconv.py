@@ -59,6 +59,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Sequence
@@ -68,7 +69,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import (
+    check_conv_geometry,
+    check_input_dtype,
+    check_kernel_fits,
+    check_positive_int,
+    check_rotated_kernel,
+    check_strict_kwargs,
+    check_tensor,
+)
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
 from .gconv_batched import PerBatchGridMixin
@@ -149,6 +158,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             self.padding: tuple[int, ...] | str = padding
         else:
             self.padding = as_tuple(padding, d, "padding")
+        check_conv_geometry(self.kernel_size, self.stride, self.padding, self.dilation, type(self).__name__)
         self.sampler = sampler
         self.group_support = group_support
         out_grid, self._stochastic = resolve_grid(
@@ -251,6 +261,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 f"kernel_size must be odd for {self.group.name}, whose elements rotate, mirror or "
                 f"scale the kernel about its centre (exact equivariance), got {self.kernel_size}"
             )
+        if bool(((M - M.diagonal(dim1=-2, dim2=-1).diag_embed()).abs() > 1e-9).any()):  # rotates
+            check_rotated_kernel(self.kernel_size, self.padding, repr(self.group), type(self).__name__,
+                                 self.stride, self.dilation)
 
     def _element_scale(self, out_grid: Tensor) -> Tensor:
         det = self.group.det(out_grid).to(torch.float64).abs()
@@ -448,6 +461,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             )
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        name = type(self).__name__
+        check_input_dtype(x, self.weight if self.weight is not None else self._mask_scale, name)
+        check_kernel_fits(x.shape[-d:], self.kernel_size, self.padding, self.dilation, name)
         if not self._warned_stride and any(s > 1 for s in self.stride):
             self._warn_stride(x.shape[-d:])
         return x
@@ -578,12 +594,21 @@ class LiftingConv(_RegularGroupConv):
                  kernel_size: int | Sequence[int], **kwargs: Any) -> None:
         if "in_num_elements" in kwargs:
             raise TypeError("LiftingConv has no group axis on its input: in_num_elements is not an option")
+        check_strict_kwargs("LiftingConv", kwargs, _LIFTING_KWARGS)
         super().__init__(in_channels, out_channels, group, kernel_size, **kwargs)
 
     @property
     def in_field(self) -> GridField:
         """How the group acts on the input: a ``GridField`` (signals on R^d)."""
         return GridField(self.group, self.spatial_dims)
+
+
+# LiftingConv's real signature (help(), inspect, Sphinx): the shared one without in_num_elements
+_base_sig = inspect.signature(_RegularGroupConv.__init__)
+_LIFTING_KWARGS = tuple(n for n, p in _base_sig.parameters.items()
+                        if p.kind is p.KEYWORD_ONLY and n != "in_num_elements")
+LiftingConv.__init__.__signature__ = _base_sig.replace(  # type: ignore[attr-defined]
+    parameters=[p for n, p in _base_sig.parameters.items() if n != "in_num_elements"])
 
 
 class GroupConv(_RegularGroupConv):

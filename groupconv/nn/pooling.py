@@ -164,7 +164,8 @@ class GlobalInvariantPool(nn.Module):
     Args:
         group_reduce: ``"max"`` (default) or ``"mean"`` over the group axis.
         spatial_reduce: ``"max"`` or ``"mean"`` (default) over space.
-        spatial_dims: number of spatial dims to check (``None``: any).
+        spatial_dims: number of spatial dims to check (``None``: 2 or 3; 4-D maps
+            ``(B, C, N, L)`` need ``spatial_dims=1``, so that an image without a group axis fails).
 
     Invariant to any exact action (pixel permutations and group-axis permutations).
 
@@ -188,6 +189,10 @@ class GlobalInvariantPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = _check_group_map(x, self.spatial_dims)
+        if self.spatial_dims is None and x.dim() == 4:  # (B, C, H, W) has no group axis
+            raise ValueError(
+                f"GlobalInvariantPool: x must have shape (B, C, N, H, W) (a group axis N), got shape "
+                f"{tuple(x.shape)}; for 1-D group maps (B, C, N, L) pass spatial_dims=1")
         x = x.amax(dim=2) if self.group_reduce == "max" else x.mean(dim=2)
         dims = tuple(range(2, x.dim()))
         return x.amax(dim=dims) if self.spatial_reduce == "max" else x.mean(dim=dims)

@@ -1,6 +1,14 @@
-"""pytest plugin of groupconv (registered through the ``pytest11`` entry point).
+"""pytest plugin of groupconv: opt-in, so that installing groupconv changes no other test suite.
 
-Fixtures (nothing to import in a user's test file):
+Enable it in your ``conftest.py`` (the top-level one)::
+
+    pytest_plugins = ["groupconv.testing.plugin"]
+
+or for one run with ``pytest -p groupconv.testing.plugin``. Nothing is registered merely by
+installing groupconv (no ``pytest11`` entry point): the ``device`` fixture below would otherwise
+re-parametrise every test of every project that has a fixture of that name.
+
+Fixtures (once enabled; nothing to import in a test file):
 
 * ``device`` -- every available device (``cpu``, plus ``cuda`` when present), one test run each;
   ``--groupconv-devices=cpu`` (or ``cuda``, comma separated) restricts it.
