@@ -8,7 +8,7 @@
   ``f(g . x)`` against ``g . f(x)`` with float64 reference transforms, exact and approximate
   checks kept apart, a per-element report;
 * a pytest plugin (``device``, ``float_dtype``, ``assert_equivariant`` ... fixtures),
-  registered automatically when groupconv is installed.
+  opt-in (``pytest_plugins = ["groupconv.testing.plugin"]`` in a ``conftest.py``).
 
 Example:
     >>> import torch
