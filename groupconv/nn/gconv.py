@@ -71,6 +71,7 @@ from torch import Tensor, nn
 from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
+from .gconv_basis import steerable_matrices, supports_steerable
 from .gconv_batched import PerBatchGridMixin
 from .gconv_kernels import (
     as_tuple,
@@ -119,6 +120,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         mask_radius: float = 1.0,
         mask_temperature: float = 10.0,
         group_support: float | None = None,
+        basis: str | None = None,
         spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -175,6 +177,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
 
         # -- kernels ------------------------------------------------------------------------
         self.continuous = kernel_net is not None
+        self.basis: str | None = None
+        if self.continuous and basis is not None:
+            raise ValueError(f"basis applies to discrete kernels (kernel_net=None), got basis={basis!r}")
         if mask is None:
             mask = "hard" if self.continuous else None
         elif mask is True:
@@ -216,12 +221,18 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             if self.mask == "smooth":
                 raise ValueError("mask='smooth' needs a continuous kernel (kernel_net=); discrete "
                                  "kernels take mask=None, True/'hard' or False")
-            self._build_discrete(group, out_grid, in_grid, scale, pair, device, dtype)
+            self._build_discrete(group, out_grid, in_grid, scale, pair, device, dtype, basis)
             shape = (self.out_channels, self.in_channels)
             shape += () if self._lifting else (self.in_num_elements,)
-            self.weight = nn.Parameter(torch.empty(*shape, *self.kernel_size, **fk))
+            if self.basis == "steerable":  # one coefficient per basis function
+                shape += (self._spatial_matrix.shape[0],)
+            else:
+                shape += self.kernel_size
+            self.weight = nn.Parameter(torch.empty(*shape, **fk))
             fan_in = self.in_channels * self.in_num_elements * K
             bound = self.in_num_elements / math.sqrt(fan_in)  # the 1/N_in Haar factor compensated
+            if self.basis == "steerable":  # same expected kernel energy from S unit-norm functions
+                bound *= math.sqrt(K / shape[-1])
             nn.init.uniform_(self.weight, -bound, bound)
             self.kernel_net = None
         if bias:
@@ -263,12 +274,28 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         dist = self.group.distance(out_grid.unsqueeze(-ne - 1), in_grid.unsqueeze(-ne - 2))
         return dist <= float(self.group_support) + 1e-9
 
-    def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype) -> None:
+    def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype, basis=None) -> None:
         index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, None)
-        if not exact and self.mask is None:
-            self.mask = "hard"
-        if self.mask in ("hard", "smooth"):
-            index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
+        if basis not in (None, "pixel", "steerable"):
+            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
+        if basis is None:  # auto: band-limited steerable basis where pixels do not rotate exactly
+            basis = "steerable" if not exact and supports_steerable(
+                group, out_grid, self.kernel_size) else "pixel"
+        elif basis == "steerable" and not supports_steerable(group, out_grid, self.kernel_size):
+            raise ValueError(
+                f"basis='steerable' needs a 2D group of rotations/mirrors and a square odd kernel, "
+                f"got {group.name} with kernel_size={self.kernel_size}"
+            )
+        self.basis = basis
+        matrices = None
+        if basis == "steerable":
+            matrices = steerable_matrices(group, out_grid, self.kernel_size)
+            exact = False
+        else:
+            if not exact and self.mask is None:
+                self.mask = "hard"
+            if self.mask in ("hard", "smooth"):
+                index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
         if in_grid is None:
             gidx = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
         else:
@@ -280,7 +307,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                     f"in_num_elements={self.in_num_elements} does not give: pass kernel_net="
                 )
         plan = build_discrete_plan(
-            self.out_channels, self.in_channels, index, weight, exact, gidx, scale, pair
+            self.out_channels, self.in_channels, index, weight, exact, gidx, scale, pair, matrices
         )
         self.mode = plan.mode
         self._zero_slot = plan.zero_slot
@@ -533,6 +560,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         if not self._lifting:
             s += f", N_in={self.in_num_elements}"
         s += f", stride={self.stride}, padding={self.padding}, kernel={self.mode}"
+        if getattr(self, "basis", "pixel") == "steerable":
+            s += ", basis=steerable"
         if self.mask:
             s += f", mask={self.mask}"
         if self.bias is None:
@@ -559,6 +588,11 @@ class LiftingConv(_RegularGroupConv):
         kernel_net_kwargs: options of the named kernel net.
         mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,
             ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it.
+        basis: discrete kernels only. ``None`` (auto): ``"steerable"`` for 2D rotation/mirror
+            grids that do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited
+            basis of rings x circular harmonics evaluated at the rotated positions
+            (:mod:`groupconv.nn.gconv_basis`; ``weight`` holds one coefficient per basis
+            function), ``"pixel"`` otherwise (exact gathers for C4/D4, interpolation else).
         spatial_dims: d (default ``group.space_dim``).
 
     Example:
