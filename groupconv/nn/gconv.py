@@ -71,7 +71,7 @@ from torch import Tensor, nn
 from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
-from .gconv_basis import steerable_matrices, supports_steerable
+from .gconv_basis import steerable_continuous_coordinates, steerable_matrices, supports_steerable
 from .gconv_batched import PerBatchGridMixin
 from .gconv_kernels import (
     as_tuple,
@@ -178,8 +178,6 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         # -- kernels ------------------------------------------------------------------------
         self.continuous = kernel_net is not None
         self.basis: str | None = None
-        if self.continuous and basis is not None:
-            raise ValueError(f"basis applies to discrete kernels (kernel_net=None), got basis={basis!r}")
         if mask is None:
             mask = "hard" if self.continuous else None
         elif mask is True:
@@ -200,11 +198,15 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
                 self.mask_temperature,
             )
-            ms = m * scale.view(-1, 1, 1).to(m.dtype)
-            if pair is not None:
-                ms = ms * pair.unsqueeze(-1).to(ms.dtype)
+            self.basis = self._continuous_basis(basis, out_grid)
+            if self.basis == "steerable":  # read the net on a fine grid, project, rotate the basis
+                sc, ms = self._steerable_coords(out_grid, in_grid, scale, pair)
+            else:
+                sc, ms = coords, m * scale.view(-1, 1, 1).to(m.dtype)
+                if pair is not None:
+                    ms = ms * pair.unsqueeze(-1).to(ms.dtype)
             pdt = dtype or torch.get_default_dtype()
-            self.register_buffer("_coords", coords.to(device=device, dtype=pdt), persistent=False)
+            self.register_buffer("_coords", sc.to(device=device, dtype=pdt), persistent=False)
             self.register_buffer("_mask_scale", ms.to(device=device, dtype=pdt), persistent=False)
             self.kernel_net = self._make_kernel_net(kernel_net, coords, m, kernel_net_kwargs, fk)
             self.weight = None
@@ -273,6 +275,30 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         ne = len(self.group.element_shape)
         dist = self.group.distance(out_grid.unsqueeze(-ne - 1), in_grid.unsqueeze(-ne - 2))
         return dist <= float(self.group_support) + 1e-9
+
+    def _continuous_basis(self, basis: str | None, out_grid: Tensor) -> str:
+        """``"steerable"`` (band-limited projection) or ``"pixel"`` (the net read at pixels)."""
+        if basis not in (None, "pixel", "steerable"):
+            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
+        ok = supports_steerable(self.group, out_grid, self.kernel_size) and not self._stochastic
+        if basis == "steerable" and not ok:
+            raise ValueError(
+                f"basis='steerable' needs a deterministic grid of a 2D group of rotations/mirrors "
+                f"and a square odd kernel, got {self.group.name} with kernel_size={self.kernel_size}"
+            )
+        if basis is None:  # auto: where pixels do not rotate exactly
+            exact = spatial_sampling(self.group, out_grid, self.kernel_size, None)[2]
+            basis = "steerable" if ok and not exact else "pixel"
+        return basis
+
+    def _steerable_coords(self, out_grid, in_grid, scale, pair) -> tuple[Tensor, Tensor]:
+        coords, A = steerable_continuous_coordinates(self.group, out_grid, in_grid, self.kernel_size)
+        n_in = 1 if in_grid is None else in_grid.shape[0]
+        ms = A.unsqueeze(1) * scale.view(-1, 1, 1, 1).to(A)  # (N_out, 1, K, F)
+        ms = ms.expand(-1, n_in, -1, -1)
+        if pair is not None:
+            ms = ms * pair.view(*pair.shape, 1, 1).to(ms)
+        return coords, ms.contiguous()
 
     def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype, basis=None) -> None:
         index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, None)
@@ -393,8 +419,11 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         return out_grid, grid_in, fresh
 
     def _continuous_weight(self, coords: Tensor, mask_scale: Tensor) -> Tensor:
-        n_out, n_in, K = mask_scale.shape
-        psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
+        n_out, n_in, K = mask_scale.shape[:3]
+        if mask_scale.dim() == 4:  # steerable: (N_out, N_in, K, F) projection + rotated basis
+            psi = mask_scale @ self.kernel_net(coords)  # (N_out, N_in, K, C_out C_in)
+        else:
+            psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
         psi = psi.view(n_out, n_in, K, self.out_channels, self.in_channels).permute(3, 0, 4, 1, 2)
         return psi.reshape(self.out_channels * n_out, self.in_channels * n_in, *self.kernel_size)
 
@@ -408,6 +437,11 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             )
         if not fresh:
             return self._continuous_weight(self._coords, self._mask_scale)
+        if self.basis == "steerable":  # deterministic out grid, explicit in_grid
+            sc, ms = self._steerable_coords(
+                out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
+            )
+            return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
         coords, m = continuous_coordinates(
             self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
             self.mask_temperature,
@@ -588,11 +622,13 @@ class LiftingConv(_RegularGroupConv):
         kernel_net_kwargs: options of the named kernel net.
         mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,
             ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it.
-        basis: discrete kernels only. ``None`` (auto): ``"steerable"`` for 2D rotation/mirror
-            grids that do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited
-            basis of rings x circular harmonics evaluated at the rotated positions
-            (:mod:`groupconv.nn.gconv_basis`; ``weight`` holds one coefficient per basis
-            function), ``"pixel"`` otherwise (exact gathers for C4/D4, interpolation else).
+        basis: ``None`` (auto): ``"steerable"`` for deterministic 2D rotation/mirror grids that
+            do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited basis of
+            rings x circular harmonics evaluated at the rotated positions
+            (:mod:`groupconv.nn.gconv_basis`; a discrete ``weight`` holds one coefficient per
+            basis function; a kernel net is read on a fine base-frame grid and projected on
+            the basis, the mask is then the basis's disc), ``"pixel"`` otherwise (exact
+            gathers for C4/D4, interpolation or the net read at the pixels else).
         spatial_dims: d (default ``group.space_dim``).
 
     Example:

@@ -36,7 +36,15 @@ from torch import Tensor
 
 from ..groups.base import Group
 
-__all__ = ["default_max_frequency", "basis_frequencies", "steerable_matrices", "supports_steerable"]
+__all__ = [
+    "default_max_frequency",
+    "basis_frequencies",
+    "steerable_matrices",
+    "supports_steerable",
+    "projection_points",
+    "projection_matrix",
+    "steerable_continuous_coordinates",
+]
 
 SIGMA = 0.7  # ring width (pixels); measured against 0.6 and 0.8 on the probes
 
@@ -107,6 +115,26 @@ def _evaluate(points: Tensor, funcs: list[tuple[float, int, int]], sigma: float)
     return torch.stack(cols, dim=-1)
 
 
+def _norms(kernel_size: Sequence[int], funcs: list[tuple[float, int, int]], sigma: float) -> Tensor:
+    """One factor per (ring, frequency) pair: unit mean squared norm on the windowed grid."""
+    from .gconv_kernels import kernel_positions
+
+    y = kernel_positions(kernel_size)
+    base = _evaluate(y, funcs, sigma) * _window(y, kernel_size).view(-1, 1)
+    sq = base.pow(2).sum(0)
+    norms = torch.empty(len(funcs), dtype=torch.float64)
+    for b, (r, m, _) in enumerate(funcs):
+        pair = [c for c, (r2, m2, _) in enumerate(funcs) if r2 == r and m2 == m]
+        norms[b] = torch.sqrt(sq[pair].mean())
+    return norms
+
+
+def _window(points: Tensor, kernel_size: Sequence[int]) -> Tensor:
+    """1 inside the disc of radius ``(k - 1) / 2 + 1/2`` (pixel units), else 0."""
+    R = (kernel_size[0] - 1) / 2
+    return (torch.linalg.vector_norm(points, dim=-1) <= R + 0.5 + 1e-9).to(points.dtype)
+
+
 def steerable_matrices(
     group: Group,
     out_grid: Tensor,
@@ -126,15 +154,75 @@ def steerable_matrices(
 
     funcs = basis_frequencies(kernel_size, max_frequency)
     y = kernel_positions(kernel_size)  # (K, 2)
-    R = (kernel_size[0] - 1) / 2
-    inside = (torch.linalg.vector_norm(y, dim=-1) <= R + 0.5 + 1e-9).to(torch.float64)
     Minv = group.matrix(group.inverse(out_grid)).to(torch.float64)  # (N, 2, 2)
     pts = torch.einsum("nab,kb->nka", Minv, y)
-    B = _evaluate(pts, funcs, sigma) * inside.view(1, -1, 1)  # (N, K, S)
-    base = _evaluate(y, funcs, sigma) * inside.view(-1, 1)  # (K, S)
-    sq = base.pow(2).sum(0)
-    norms = torch.empty(len(funcs), dtype=torch.float64)
-    for b, (r, m, _) in enumerate(funcs):
-        pair = [c for c, (r2, m2, _) in enumerate(funcs) if r2 == r and m2 == m]
-        norms[b] = torch.sqrt(sq[pair].mean())
-    return B / norms
+    B = _evaluate(pts, funcs, sigma) * _window(y, kernel_size).view(1, -1, 1)  # (N, K, S)
+    return B / _norms(kernel_size, funcs, sigma)
+
+
+def projection_points(kernel_size: Sequence[int], oversample: int = 3) -> Tensor:
+    """``(F, 2)`` points (pixel units, base frame) on an ``oversample``-times finer grid inside
+    the disc of radius ``(k - 1) / 2 + 1/2``: where a continuous kernel is read before its
+    projection onto the steerable basis.
+
+    Example:
+        >>> tuple(projection_points((3, 3), 2).shape)
+        (32, 2)
+    """
+    from .gconv_kernels import kernel_positions
+
+    k = kernel_size[0]
+    fine = kernel_positions((k * oversample, k * oversample)) / oversample
+    return fine[_window(fine, kernel_size) > 0]
+
+
+def projection_matrix(
+    kernel_size: Sequence[int],
+    points: Tensor,
+    *,
+    max_frequency: Callable[[float, float], int] = default_max_frequency,
+    sigma: float = SIGMA,
+) -> Tensor:
+    """``P (S, F)``: least-squares coefficients in the basis of :func:`steerable_matrices` of a
+    function sampled at ``points (F, 2)`` (its band-limited projection on the disc)."""
+    funcs = basis_frequencies(kernel_size, max_frequency)
+    B = _evaluate(points.to(torch.float64), funcs, sigma) / _norms(kernel_size, funcs, sigma)
+    return torch.linalg.pinv(B)
+
+
+def steerable_continuous_coordinates(
+    group: Group,
+    out_grid: Tensor,
+    in_grid: Tensor | None,
+    kernel_size: Sequence[int],
+    oversample: int = 3,
+) -> tuple[Tensor, Tensor]:
+    """Band-limited continuous kernels: where to read the kernel net, and how to rotate it.
+
+    Returns ``coords (N_out | 1, N_in, F, 2 + e)`` and ``A (N_out, K, F)``. The kernel net
+    ``psi`` is read at fixed base-frame points ``u_f`` (:func:`projection_points`, normalised by
+    the kernel radius like the pixel coordinates) and the group-axis embedding of
+    ``h_i^{-1} h_j``; its least-squares projection on the steerable basis, evaluated at
+    ``h_i^{-1} y_q``, is the sampled kernel: ``W_i(y_q, h_j) = sum_f A[i, q, f] psi(u_f,
+    h_i^{-1} h_j)``. The rotation is exact on a band-limited function, so its sampling on the
+    pixel grid aliases as little as the discrete steerable kernels. Lifting (``in_grid`` None):
+    ``coords`` is shared by every ``h_i`` (leading 1).
+    """
+    from .gconv_kernels import kernel_radius
+
+    dev = out_grid.device
+    dtype = out_grid.dtype if out_grid.is_floating_point() else torch.float64
+    pts = projection_points(kernel_size, oversample)  # (F, 2) pixel units
+    A = steerable_matrices(group, out_grid.cpu(), kernel_size) @ projection_matrix(kernel_size, pts)
+    z = (pts / kernel_radius(kernel_size)).to(device=dev, dtype=dtype)
+    F_ = z.shape[0]
+    if in_grid is None:
+        return z.view(1, 1, F_, 2), A.to(device=dev, dtype=dtype)
+    ne = len(group.element_shape)
+    rel = group.product(group.inverse(out_grid).unsqueeze(-ne - 1), in_grid.unsqueeze(-ne - 2))
+    emb = group.embedding(rel).to(dtype)  # (N_out, N_in, E)
+    n_out, n_in = emb.shape[:2]
+    coords = torch.cat(
+        [z.expand(n_out, n_in, F_, 2), emb.unsqueeze(-2).expand(n_out, n_in, F_, emb.shape[-1])], -1
+    )
+    return coords, A.to(device=dev, dtype=dtype)
