@@ -280,7 +280,11 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         """``"steerable"`` (band-limited projection) or ``"pixel"`` (the net read at pixels)."""
         if basis not in (None, "pixel", "steerable"):
             raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
+        # grids drawn or learned at forward time (samplers, subclasses overriding the grid hook,
+        # e.g. partial equivariance) keep the net read at the pixels of their fresh grid
+        own_grids = type(self)._grids_for_forward is _RegularGroupConv._grids_for_forward
         ok = supports_steerable(self.group, out_grid, self.kernel_size) and not self._stochastic
+        ok = ok and own_grids
         if basis == "steerable" and not ok:
             raise ValueError(
                 f"basis='steerable' needs a deterministic grid of a 2D group of rotations/mirrors "
