@@ -30,6 +30,7 @@ from .equivariance import (
     default_tolerance,
     equivariance_error,
 )
+from .profile import EquivarianceProfile, equivariance_profile, rotation_element
 
 __all__ = [
     "APPROXIMATE_RTOL",
