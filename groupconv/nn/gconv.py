@@ -209,6 +209,13 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             self.register_buffer("_coords", sc.to(device=device, dtype=pdt), persistent=False)
             self.register_buffer("_mask_scale", ms.to(device=device, dtype=pdt), persistent=False)
             self.kernel_net = self._make_kernel_net(kernel_net, coords, m, kernel_net_kwargs, fk)
+            if self.basis == "steerable":  # keep the initial kernel energy of the pixel read-out
+                with torch.no_grad():
+                    pix = self.kernel_net(coords.to(device=device, dtype=pdt)) * m.to(
+                        device=device, dtype=pdt).unsqueeze(-1)
+                    ste = self._continuous_weight(self._coords, self._mask_scale)
+                    ratio = pix.norm() * scale.mean().item() / ste.norm().clamp_min(1e-12)
+                    self._mask_scale.mul_(ratio)
             self.weight = None
             self.mode = "continuous"
             self.exact = False
