@@ -214,8 +214,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                     pix = self.kernel_net(coords.to(device=device, dtype=pdt)) * m.to(
                         device=device, dtype=pdt).unsqueeze(-1)
                     ste = self._continuous_weight(self._coords, self._mask_scale)
-                    ratio = pix.norm() * scale.mean().item() / ste.norm().clamp_min(1e-12)
-                    self._mask_scale.mul_(ratio)
+                    self._steer_gain = float(pix.norm() * scale.mean() / ste.norm().clamp_min(1e-12))
+                    self._mask_scale.mul_(self._steer_gain)
             self.weight = None
             self.mode = "continuous"
             self.exact = False
@@ -452,6 +452,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             sc, ms = self._steerable_coords(
                 out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
             )
+            ms = ms * self._steer_gain
             return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
         coords, m = continuous_coordinates(
             self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
