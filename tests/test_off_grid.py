@@ -173,3 +173,15 @@ def test_explicit_in_grid_matches_the_cached_path():
     gconv = GroupConv(2, 3, SO2(), 3, padding=1, num_elements=8, kernel_net="mlp").eval()
     h = torch.randn(1, 2, 8, 7, 7)
     assert torch.allclose(gconv(h, in_grid=gconv.in_grid.clone()), gconv(h), atol=1e-5, rtol=1e-5)
+
+
+def test_state_dict_round_trip_into_a_differently_seeded_layer():
+    """The steerable continuous kernel's init gain travels with the state_dict."""
+    torch.manual_seed(0)
+    a = GroupConv(2, 3, SO2(), 3, padding=1, num_elements=8, kernel_net="siren").eval()
+    torch.manual_seed(1)
+    b = GroupConv(2, 3, SO2(), 3, padding=1, num_elements=8, kernel_net="siren").eval()
+    assert "_steer_gain" in a.state_dict()
+    b.load_state_dict(a.state_dict())
+    h = torch.randn(1, 2, 8, 7, 7)
+    assert torch.equal(a(h), b(h))

@@ -214,8 +214,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                     pix = self.kernel_net(coords.to(device=device, dtype=pdt)) * m.to(
                         device=device, dtype=pdt).unsqueeze(-1)
                     ste = self._continuous_weight(self._coords, self._mask_scale)
-                    self._steer_gain = float(pix.norm() * scale.mean() / ste.norm().clamp_min(1e-12))
-                    self._mask_scale.mul_(self._steer_gain)
+                    gain = pix.norm() * scale.mean().item() / ste.norm().clamp_min(1e-12)
+                # persistent: a loaded state_dict brings the gain its kernel net was trained with
+                self.register_buffer("_steer_gain", gain.reshape(()).to(device=device, dtype=pdt))
             self.weight = None
             self.mode = "continuous"
             self.exact = False
@@ -433,6 +434,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         n_out, n_in, K = mask_scale.shape[:3]
         if mask_scale.dim() == 4:  # steerable: (N_out, N_in, K, F) projection + rotated basis
             psi = mask_scale @ self.kernel_net(coords)  # (N_out, N_in, K, C_out C_in)
+            gain = getattr(self, "_steer_gain", None)
+            if gain is not None:
+                psi = psi * gain
         else:
             psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
         psi = psi.view(n_out, n_in, K, self.out_channels, self.in_channels).permute(3, 0, 4, 1, 2)
@@ -452,7 +456,6 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             sc, ms = self._steerable_coords(
                 out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
             )
-            ms = ms * self._steer_gain
             return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
         coords, m = continuous_coordinates(
             self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
