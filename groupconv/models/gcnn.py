@@ -105,6 +105,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
             sizes allowed, still exact for 90-degree rotations) and a readout over the disc
             inscribed in the last map (``GlobalInvariantPool(disc=True)``), so that the
             network keeps the near-equivariance of its layers between the grid's angles.
+        max_frequency: frequency cap of the steerable kernel basis of every layer (see
+            :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -136,6 +138,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         group_pool: str = "max",
         spatial_pool: str = "mean",
         antialias: bool | None = None,
+        max_frequency: int | None = None,
     ) -> None:
         super().__init__()
         if antialias is not None and not isinstance(antialias, bool):
@@ -160,6 +163,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
         p = _check_dropout(dropout)
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "kernel_net": kernel_net,
                                    "mask": mask, "mask_radius": float(mask_radius)}
+        if max_frequency is not None:
+            conv_kw["max_frequency"] = max_frequency
         if kernel_net_kwargs:
             conv_kw["kernel_net_kwargs"] = dict(kernel_net_kwargs)
         self.convs = nn.ModuleList()

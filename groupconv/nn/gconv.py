@@ -71,7 +71,13 @@ from torch import Tensor, nn
 from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
-from .gconv_basis import steerable_continuous_coordinates, steerable_matrices, supports_steerable
+from .gconv_basis import (
+    capped_max_frequency,
+    default_max_frequency,
+    steerable_continuous_coordinates,
+    steerable_matrices,
+    supports_steerable,
+)
 from .gconv_batched import PerBatchGridMixin
 from .gconv_kernels import (
     as_tuple,
@@ -121,6 +127,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         mask_temperature: float = 10.0,
         group_support: float | None = None,
         basis: str | None = None,
+        max_frequency: int | None = None,
         spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -178,6 +185,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         # -- kernels ------------------------------------------------------------------------
         self.continuous = kernel_net is not None
         self.basis: str | None = None
+        self._max_frequency = (default_max_frequency if max_frequency is None
+                               else capped_max_frequency(max_frequency))
         if mask is None:
             mask = "hard" if self.continuous else None
         elif mask is True:
@@ -304,7 +313,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         return basis
 
     def _steerable_coords(self, out_grid, in_grid, scale, pair) -> tuple[Tensor, Tensor]:
-        coords, A = steerable_continuous_coordinates(self.group, out_grid, in_grid, self.kernel_size)
+        coords, A = steerable_continuous_coordinates(
+            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency
+        )
         n_in = 1 if in_grid is None else in_grid.shape[0]
         ms = A.unsqueeze(1) * scale.view(-1, 1, 1, 1).to(A)  # (N_out, 1, K, F)
         ms = ms.expand(-1, n_in, -1, -1)
@@ -327,7 +338,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         self.basis = basis
         matrices = None
         if basis == "steerable":
-            matrices = steerable_matrices(group, out_grid, self.kernel_size)
+            matrices = steerable_matrices(group, out_grid, self.kernel_size,
+                                          max_frequency=self._max_frequency)
             exact = False
         else:
             if not exact and self.mask is None:
@@ -644,6 +656,9 @@ class LiftingConv(_RegularGroupConv):
             basis function; a kernel net is read on a fine base-frame grid and projected on
             the basis, the mask is then the basis's disc), ``"pixel"`` otherwise (exact
             gathers for C4/D4, interpolation or the net read at the pixels else).
+        max_frequency: steerable basis only: ``None`` (the default per-ring cut-off of
+            :func:`~groupconv.nn.gconv_basis.default_max_frequency`) or an int ``M``:
+            ``m <= min(M, floor(2 r))`` on every ring (more expressive, aliases more).
         spatial_dims: d (default ``group.space_dim``).
 
     Example:

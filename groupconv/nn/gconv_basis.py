@@ -41,6 +41,7 @@ __all__ = [
     "basis_frequencies",
     "steerable_matrices",
     "supports_steerable",
+    "capped_max_frequency",
     "projection_points",
     "projection_matrix",
     "steerable_continuous_coordinates",
@@ -66,6 +67,25 @@ def default_max_frequency(radius: float, max_radius: float) -> int:
     if radius >= max_radius:
         return 1
     return min(int(math.floor(radius)), 2)
+
+
+def capped_max_frequency(cap: int) -> Callable[[float, float], int]:
+    """A cut-off rule ``m <= min(cap, floor(2 r))`` on every ring ``r > 0`` (0 at the centre):
+    more expressive small kernels (a 3x3 kernel with ``cap=2`` has 6 functions instead of 4)
+    at the price of more aliasing at off-grid angles (see ``tests/test_off_grid.py``).
+
+    Example:
+        >>> rule = capped_max_frequency(2)
+        >>> [rule(r, 1.0) for r in (0.0, 1.0)]
+        [0, 2]
+    """
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+        raise ValueError(f"max_frequency must be a non-negative int or None, got {cap!r}")
+
+    def rule(radius: float, max_radius: float) -> int:
+        return 0 if radius <= 0 else min(cap, int(math.floor(2 * radius)))
+
+    return rule
 
 
 def basis_frequencies(
@@ -196,6 +216,7 @@ def steerable_continuous_coordinates(
     in_grid: Tensor | None,
     kernel_size: Sequence[int],
     oversample: int = 3,
+    max_frequency: Callable[[float, float], int] = default_max_frequency,
 ) -> tuple[Tensor, Tensor]:
     """Band-limited continuous kernels: where to read the kernel net, and how to rotate it.
 
@@ -213,7 +234,8 @@ def steerable_continuous_coordinates(
     dev = out_grid.device
     dtype = out_grid.dtype if out_grid.is_floating_point() else torch.float64
     pts = projection_points(kernel_size, oversample)  # (F, 2) pixel units
-    A = steerable_matrices(group, out_grid.cpu(), kernel_size) @ projection_matrix(kernel_size, pts)
+    A = steerable_matrices(group, out_grid.cpu(), kernel_size, max_frequency=max_frequency)
+    A = A @ projection_matrix(kernel_size, pts, max_frequency=max_frequency)
     z = (pts / kernel_radius(kernel_size)).to(device=dev, dtype=dtype)
     F_ = z.shape[0]
     if in_grid is None:
