@@ -77,8 +77,10 @@ def smooth_noise(size: int, seed: int, sigma: float = 2.0, channels: int = 1) ->
     t = torch.arange(-r, r + 1, dtype=torch.float64)
     k1 = torch.exp(-t * t / (2 * sigma * sigma))
     k1 = k1 / k1.sum()
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k1.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k1.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    kx = k1.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    ky = k1.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), kx, groups=channels)
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), ky, groups=channels)
     return (x / x.std()).float()
 
 

@@ -30,7 +30,8 @@ from .equivariance import (
     default_tolerance,
     equivariance_error,
 )
-from .profile import EquivarianceProfile, equivariance_profile, rotation_element
+from .profile import EquivarianceProfile as EquivarianceProfile
+from .profile import equivariance_profile as equivariance_profile
 
 __all__ = [
     "APPROXIMATE_RTOL",
