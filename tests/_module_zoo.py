@@ -151,6 +151,7 @@ if m_p is not None:
     _add(m_p, "GroupMeanPool", "GroupMeanPool", lambda: m_p.GroupMeanPool(), _gmap(2, 4))
     _add(m_p, "SpatialMaxPool", "SpatialMaxPool", lambda: m_p.SpatialMaxPool(2), _gmap(2, 4, 8))
     _add(m_p, "SpatialAvgPool", "SpatialAvgPool", lambda: m_p.SpatialAvgPool(2), _gmap(2, 4, 8))
+    _add(m_p, "BlurPool", "BlurPool", lambda: m_p.BlurPool(), _gmap(2, 4, 9))
     _add(m_p, "GlobalInvariantPool", "GlobalInvariantPool", lambda: m_p.GlobalInvariantPool(),
          _gmap(2, 4))
     _add(m_p, "GroupBatchNorm", "GroupBatchNorm", lambda: m_p.GroupBatchNorm(2), _gmap(2, 4))

@@ -26,6 +26,7 @@ SNIPPET_PAGES = [
     "howto/verify_equivariance.md",
     "howto/kernel_networks.md",
     "howto/group_convolutions.md",
+    "off_grid.md",
     "howto/attention.md",
     "howto/partial_equivariance.md",
 ]

@@ -495,7 +495,8 @@ def test_interp_expansion_matches_reference(group, n, support):
     torch.manual_seed(11)
     k, C_out, C_in = 5, 2, 2
     kw = {} if group.is_finite else {"num_elements": n}
-    layer = GroupConv(C_in, C_out, group, k, dtype=torch.float64, group_support=support, **kw)
+    layer = GroupConv(C_in, C_out, group, k, dtype=torch.float64, group_support=support,
+                      basis="pixel", **kw)
     assert layer.mode == "interp"
     w = layer.weight
     A = [torch.from_numpy(rotation_interp_matrix(2 * math.pi * i / n, k)) for i in range(n)]
@@ -568,8 +569,10 @@ def test_interpolation_factorisation():
     """M_i = M_r[perm_i] is found (C8: 2 representatives) and always verified."""
     from groupconv.nn.gconv_kernels import _factor_interpolation
 
-    layer = GroupConv(1, 1, CyclicGroup(8), 5)
+    layer = GroupConv(1, 1, CyclicGroup(8), 5, basis="pixel")
     assert layer._spatial_matrix.shape == (25, 2 * 25)  # 0 and 45 degrees, then rot90s
+    steer = GroupConv(1, 1, CyclicGroup(8), 5)  # the steerable basis factors the same way
+    assert steer._spatial_matrix.shape == (steer.weight.shape[-1], 2 * 25)
     g = torch.Generator().manual_seed(0)
     M0 = torch.rand(6, 6, generator=g, dtype=torch.float64)
     p = torch.randperm(6, generator=g)
@@ -675,7 +678,8 @@ def test_per_batch_grids_eval_uses_deterministic_grid(device):
     gc.eval()
     h, grid = lift.forward_with_grid(x, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(grid.cpu(), SO2().grid(5, dtype=grid.dtype))
-    ref = LiftingConv(1, 2, SO2(), 3, num_elements=5, kernel_net="siren", padding=1, device=device)
+    ref = LiftingConv(1, 2, SO2(), 3, num_elements=5, kernel_net="siren", padding=1, device=device,
+                      basis="pixel")  # a random-grid layer reads its net at the pixels
     ref.load_state_dict(lift.state_dict())
     ref.eval()
     assert rel_err(h, ref(x)) <= 1e-6

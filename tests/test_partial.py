@@ -62,8 +62,9 @@ def test_switch_equals_full_layer_and_is_equivariant(group, kw, n, device, float
     fk = {"device": device, "dtype": float_dtype}
     plift = PartialLiftingConv(2, 3, group, 3, padding=1, **kw, **fk)
     pconv = PartialGroupConv(3, 2, group, 3, padding=1, **kw, **fk)
-    lift = LiftingConv(2, 3, group, 3, padding=1, **kw, **fk)
-    conv = GroupConv(3, 2, group, 3, padding=1, **kw, **fk)
+    # partial layers keep the net read at the pixels of their (learned) grid: basis="pixel"
+    lift = LiftingConv(2, 3, group, 3, padding=1, basis="pixel", **kw, **fk)
+    conv = GroupConv(3, 2, group, 3, padding=1, basis="pixel", **kw, **fk)
     lift.load_state_dict(plift.state_dict(), strict=False)
     conv.load_state_dict(pconv.state_dict(), strict=False)
     x = torch.randn(2, 2, 7, 7, **fk)

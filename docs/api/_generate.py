@@ -19,14 +19,15 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
     "spaces": ("Spaces and fields", "groupconv.spaces", ["groupconv.spaces"]),
     "sampling": ("Sampling", "groupconv.sampling", ["groupconv.sampling"]),
     "testing": ("Verification kit", "groupconv.testing",
-                ["groupconv.testing", "groupconv.testing.strategies", "groupconv.testing.plugin"]),
+                ["groupconv.testing", "groupconv.testing.strategies", "groupconv.testing.plugin",
+                 "groupconv.testing.profile"]),
     "kernels": ("Kernel networks, masks and regularisers", "groupconv.kernels", ["groupconv.kernels"]),
     "nn": ("Layers", "groupconv.nn", [
         "groupconv.nn.ckconv", "groupconv.nn.flexconv", "groupconv.nn.gconv", "groupconv.nn.separable",
         "groupconv.nn.pooling", "groupconv.nn.partial", "groupconv.nn.attentive_blocks",
         "groupconv.nn.attentive", "groupconv.nn.attention", "groupconv.nn.positional",
         "groupconv.nn.transformer", "groupconv.nn.wavelet", "groupconv.nn.gconv_kernels",
-        "groupconv.nn.export"]),
+        "groupconv.nn.export", "groupconv.nn.gconv_basis"]),
     "models": ("Models", "groupconv.models", [
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",

@@ -49,7 +49,7 @@ from ..spaces import ImageField, TrivialField
 from ..testing import equivariance_error
 from .gconv_experiments import DIGITS_MODELS, compare_rotated_digits
 
-__all__ = ["run_demo", "format_demo_table", "measure_invariance", "DEMO_FRACTIONS"]
+__all__ = ["run_demo", "format_demo_table", "off_grid_summary", "measure_invariance", "DEMO_FRACTIONS"]
 
 #: the training-data fractions of the demo.
 DEMO_FRACTIONS: tuple[float, float] = (1.0, 0.1)
@@ -158,7 +158,7 @@ def _rotation_curves(models: Mapping[str, nn.Module], data: Any, device: torch.d
 
 
 def _plots(out: Path, rows: list[dict[str, Any]], curves: dict[str, Any],
-           kernels: Mapping[str, torch.Tensor]) -> list[str]:
+           kernels: Mapping[str, torch.Tensor], result: Mapping[str, Any] | None = None) -> list[str]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -189,7 +189,11 @@ def _plots(out: Path, rows: list[dict[str, Any]], curves: dict[str, Any],
         ax1.plot(a, c["true_class_probability_digit0"], label=DIGITS_MODELS.get(m, m))
     ax0.set_xlabel("extra rotation of the test digits (degrees)")
     ax0.set_ylabel("relative change of the logits")
-    ax0.set_title("output under rotation (64 test digits)")
+    summary = off_grid_summary(result) if result is not None else []
+    ax0.set_title("output under rotation (64 test digits)" + (f"\n{summary[0]}" if summary else ""),
+                  fontsize=9)
+    for v in (45, 135, 225, 315):  # the SO(2)-8 grid's angles that do not permute pixels
+        ax0.axvline(v, color="0.8", lw=0.8, ls=":")
     ax1.set_xlabel("rotation of one test digit (degrees)")
     ax1.set_ylabel("probability of the true class")
     ax1.set_ylim(-0.02, 1.02)
@@ -240,7 +244,34 @@ def format_demo_table(result: Mapping[str, Any]) -> str:
         body.append([info["label"], info["params"]]
                     + ["-" if a is None else f"{100 * a:.1f}%" for a in accs]
                     + [f"{info['invariance']['rot90']:.1e}", f"{info['invariance']['any_angle']:.3f}"])
-    return format_table(headers, body)
+    return format_table(headers, body) + "".join(f"\n{line}" for line in off_grid_summary(result))
+
+
+def _curve_at(curves: Mapping[str, Any], model: str, angle_deg: float) -> float | None:
+    c = curves.get("models", {}).get(model)
+    if not c:
+        return None
+    angles = curves["angles_deg"]
+    i = min(range(len(angles)), key=lambda j: abs(angles[j] - angle_deg))
+    return float(c["relative_logit_change"][i])
+
+
+def off_grid_summary(result: Mapping[str, Any]) -> list[str]:
+    """Lines saying how the SO(2) G-CNN fares between the 90-degree angles (issue 11): its
+    any-angle logit change relative to the C4 G-CNN's, and its curve at 45 degrees (an element
+    of its 8-sample grid) next to 25 degrees (between grid angles)."""
+    models = result.get("models", {})
+    if "so2" not in models or "c4" not in models:
+        return []
+    so2, c4 = models["so2"]["invariance"]["any_angle"], models["c4"]["invariance"]["any_angle"]
+    lines = [f"any-angle logit change, SO(2) / C4: {so2 / max(c4, 1e-12):.2f} "
+             f"({'at most' if so2 <= 0.5 * c4 else 'more than'} half of C4's)"]
+    curves = result.get("output_under_rotation") or {}
+    v45, v25 = _curve_at(curves, "so2", 45.0), _curve_at(curves, "so2", 25.0)
+    c45 = _curve_at(curves, "c4", 45.0)
+    if v45 is not None and v25 is not None and c45 is not None:
+        lines.append(f"SO(2) curve at 45 deg: {v45:.3f} (25 deg: {v25:.3f}; C4 at 45 deg: {c45:.3f})")
+    return lines
 
 
 def run_demo(
@@ -323,7 +354,8 @@ def run_demo(
                 "test_accuracy": {f"{r['train_fraction']:g}": r["test_accuracy"] for r in mine},
                 "invariance": invariance[m],
             }
-        files = _plots(out, rows, curves, kernels)
+        files = _plots(out, rows, curves, kernels,
+                       {"models": models, "output_under_rotation": curves})
         result: dict[str, Any] = {
             "experiment": "rotated-digits",
             "fractions": list(fractions),

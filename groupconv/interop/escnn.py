@@ -471,7 +471,8 @@ def groupconv_from_r2conv(conv: Any, check: bool = True, atol: float = 1e-5) -> 
     if not lifting:
         W = W.reshape(c_out, n, c_in, n, *k)[:, :, :, perm]
     kw = {"stride": conv.stride, "padding": conv.padding, "dilation": conv.dilation,
-          "bias": bias is not None, "device": filt.device, "dtype": filt.dtype}
+          "bias": bias is not None, "device": filt.device, "dtype": filt.dtype,
+          "basis": "pixel"}  # one weight per pixel: escnn's filter is copied entry by entry
     if lifting:
         layer: torch.nn.Module = LiftingConv(c_in, c_out, group, tuple(k), **kw)
     else:

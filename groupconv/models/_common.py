@@ -14,7 +14,7 @@ from torch import Tensor
 from .._validation import check_positive_int, check_tensor
 from ..spaces import ImageField, TrivialField
 
-__all__ = ["check_channels", "check_pool_after", "InvariantImageClassifier"]
+__all__ = ["check_channels", "check_pool_after", "off_grid_rotations", "InvariantImageClassifier"]
 
 
 def check_channels(channels: object) -> tuple[int, ...]:
@@ -32,6 +32,24 @@ def check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
             raise ValueError(f"pool_after must hold layer indices in [0, {n}), got {tuple(pool_after)!r}")
     return tuple(sorted(set(pool_after)))
+
+
+def off_grid_rotations(group: object, grid: Tensor) -> bool:
+    """Whether ``grid`` holds planar transforms that do not permute a centred 3x3 pixel grid
+    (SO(2) with 8 elements, C8...): then networks switch on anti-aliased pooling and the disc
+    readout by default.
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import SO2, CyclicGroup
+        >>> G = CyclicGroup(4)
+        >>> off_grid_rotations(G, G.elements()), off_grid_rotations(SO2(), SO2().grid(8))
+        (False, True)
+    """
+    from ..nn.gconv_kernels import group_elements_dtype, spatial_sampling
+
+    g = grid.to(group_elements_dtype(group)) if grid.is_floating_point() else grid
+    return not spatial_sampling(group, g.cpu(), (3, 3))[2]
 
 
 class InvariantImageClassifier:

@@ -63,9 +63,9 @@ from ..nn.partial import (
     monotonic_decay_loss,
     partial_param_groups,
 )
-from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ..nn.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
 from ..nn.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
-from ._common import InvariantImageClassifier, check_pool_after
+from ._common import InvariantImageClassifier, check_pool_after, off_grid_rotations
 from .gcnn import _check_choice, _check_dropout
 
 __all__ = ["CKGResNet", "CKGResBlock"]
@@ -219,6 +219,10 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         partial_mode: ``"extent"``, ``"mask"`` or ``None`` (extent for SO2/O2, mask otherwise).
         partial_lifting: make the lifting conv partial too (the reference keeps it full).
         fully_equivariant: build a partial model switched to fully equivariant (the control).
+        antialias: ``None`` (auto: on when the grid has rotations that do not permute pixels,
+            e.g. the default SO(2) grid of 8), ``True``/``False``: anti-aliased pooling
+            (:class:`~groupconv.nn.pooling.BlurPool`, odd maps allowed) and a readout over the
+            disc inscribed in the last map (see :class:`~groupconv.models.GCNN`).
         init_extent, init_keep, temperature: initial extent ``u``, keep/mirror probability and
             relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.partial`).
 
@@ -263,6 +267,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         init_extent: float = 0.95,
         init_keep: float = 0.88,
         temperature: float = 0.5,
+        antialias: bool | None = None,
     ) -> None:
         super().__init__()
         if group is None:
@@ -324,9 +329,14 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
                         conv_kwargs=conv_kw, separable=self.separable, partial=partial_kw)
             for i, c in enumerate(chans)
         )
-        self.pool = SpatialMaxPool(2)
+        if antialias is not None and not isinstance(antialias, bool):
+            raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
+        if antialias is None:
+            antialias = off_grid_rotations(group, self.lift.out_grid)
+        self.antialias = antialias
+        self.pool = BlurPool() if antialias else SpatialMaxPool(2)
         spatial = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
-        self.readout = GlobalInvariantPool("max", spatial)
+        self.readout = GlobalInvariantPool("max", spatial, disc=antialias)
         self.head = nn.Linear(chans[-1], self.num_classes)
         self.partial = partial
         self._partial_flags = [m.partial for m in self._partial_convs()]
@@ -377,7 +387,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         for i, block in enumerate(self.blocks):
             y, grid = block.forward_with_grid(y, grid, generator)
             if i in self.pool_after:
-                if y.shape[-1] % 2 or y.shape[-2] % 2:
+                if (y.shape[-1] % 2 or y.shape[-2] % 2) and not self.antialias:
                     raise ValueError(
                         f"the map before the pool after block {i} is {y.shape[-2]}x{y.shape[-1]}: "
                         "pooled sizes must be even for exact equivariance"

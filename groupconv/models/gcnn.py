@@ -43,8 +43,8 @@ from torch import Tensor, nn
 from .._validation import check_positive_int, check_tensor
 from ..groups.base import Group
 from ..nn.gconv import GroupConv, LiftingConv
-from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
-from ._common import InvariantImageClassifier, check_channels, check_pool_after
+from ..nn.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ._common import InvariantImageClassifier, check_channels, check_pool_after, off_grid_rotations
 
 __all__ = ["GCNN", "Z2CNN", "count_parameters"]
 
@@ -99,6 +99,14 @@ class GCNN(InvariantImageClassifier, nn.Module):
             differently per group element: ``nn.Dropout`` on ``(B, C, N, H, W)``; use it in
             training only).
         group_pool, spatial_pool: reductions of the invariant readout (``"max"``/``"mean"``).
+        antialias: ``None`` (auto: on when the group grid has rotations that do not permute
+            pixels, e.g. SO(2) with 8 elements or C8; off for C4/D4), ``True`` or ``False``.
+            On: :class:`~groupconv.nn.pooling.BlurPool` instead of the 2x2 max pools (odd map
+            sizes allowed, still exact for 90-degree rotations) and a readout over the disc
+            inscribed in the last map (``GlobalInvariantPool(disc=True)``), so that the
+            network keeps the near-equivariance of its layers between the grid's angles.
+        max_frequency: frequency cap of the steerable kernel basis of every layer (see
+            :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -129,8 +137,12 @@ class GCNN(InvariantImageClassifier, nn.Module):
         dropout: float = 0.0,
         group_pool: str = "max",
         spatial_pool: str = "mean",
+        antialias: bool | None = None,
+        max_frequency: int | None = None,
     ) -> None:
         super().__init__()
+        if antialias is not None and not isinstance(antialias, bool):
+            raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
         if group is None:
             from ..groups import CyclicGroup
 
@@ -151,6 +163,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
         p = _check_dropout(dropout)
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "kernel_net": kernel_net,
                                    "mask": mask, "mask_radius": float(mask_radius)}
+        if max_frequency is not None:
+            conv_kw["max_frequency"] = max_frequency
         if kernel_net_kwargs:
             conv_kw["kernel_net_kwargs"] = dict(kernel_net_kwargs)
         self.convs = nn.ModuleList()
@@ -171,9 +185,13 @@ class GCNN(InvariantImageClassifier, nn.Module):
                 self.norms.append(nn.Identity())
         self.num_elements = self.convs[0].num_elements
         self.dropout = nn.Dropout(p)
-        self.pool = SpatialMaxPool(2)
+        if antialias is None:
+            antialias = off_grid_rotations(group, self.convs[0].out_grid)
+        self.antialias = antialias
+        self.pool = BlurPool() if antialias else SpatialMaxPool(2)
         self.readout = GlobalInvariantPool(_check_choice(group_pool, "group_pool", ("max", "mean")),
-                                           _check_choice(spatial_pool, "spatial_pool", ("max", "mean")))
+                                           _check_choice(spatial_pool, "spatial_pool", ("max", "mean")),
+                                           disc=antialias)
         self.head = nn.Linear(chans[-1], self.num_classes)
 
     def features(self, x: Tensor) -> Tensor:
@@ -183,7 +201,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
             x = self.dropout(torch.relu(norm(conv(x))))
             if i in self.pool_after:
                 h, w = x.shape[-2:]
-                if h % 2 or w % 2:
+                if (h % 2 or w % 2) and not self.antialias:
                     raise ValueError(
                         f"the map before the pool after layer {i} is {h}x{w}: pooled sizes must be "
                         "even for exact equivariance (a 2x2 stride-2 pool on an odd map breaks the "
@@ -225,7 +243,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
     def extra_repr(self) -> str:
         return (f"group={self.group!r}, N={self.num_elements}, pool_after={self.pool_after}, "
-                f"norm={self.norm!r}")
+                f"norm={self.norm!r}, antialias={self.antialias}")
 
 
 class Z2CNN(nn.Module):

@@ -80,6 +80,13 @@ from .._validation import (
 )
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField
+from .gconv_basis import (
+    capped_max_frequency,
+    default_max_frequency,
+    steerable_continuous_coordinates,
+    steerable_matrices,
+    supports_steerable,
+)
 from .gconv_batched import PerBatchGridMixin
 from .gconv_kernels import (
     as_tuple,
@@ -128,6 +135,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         mask_radius: float = 1.0,
         mask_temperature: float = 10.0,
         group_support: float | None = None,
+        basis: str | None = None,
+        max_frequency: int | None = None,
         spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -185,6 +194,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
 
         # -- kernels ------------------------------------------------------------------------
         self.continuous = kernel_net is not None
+        self.basis: str | None = None
+        self._max_frequency = (default_max_frequency if max_frequency is None
+                               else capped_max_frequency(max_frequency))
         if mask is None:
             mask = "hard" if self.continuous else None
         elif mask is True:
@@ -205,13 +217,25 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
                 self.mask_temperature,
             )
-            ms = m * scale.view(-1, 1, 1).to(m.dtype)
-            if pair is not None:
-                ms = ms * pair.unsqueeze(-1).to(ms.dtype)
+            self.basis = self._continuous_basis(basis, out_grid)
+            if self.basis == "steerable":  # read the net on a fine grid, project, rotate the basis
+                sc, ms = self._steerable_coords(out_grid, in_grid, scale, pair)
+            else:
+                sc, ms = coords, m * scale.view(-1, 1, 1).to(m.dtype)
+                if pair is not None:
+                    ms = ms * pair.unsqueeze(-1).to(ms.dtype)
             pdt = dtype or torch.get_default_dtype()
-            self.register_buffer("_coords", coords.to(device=device, dtype=pdt), persistent=False)
+            self.register_buffer("_coords", sc.to(device=device, dtype=pdt), persistent=False)
             self.register_buffer("_mask_scale", ms.to(device=device, dtype=pdt), persistent=False)
             self.kernel_net = self._make_kernel_net(kernel_net, coords, m, kernel_net_kwargs, fk)
+            if self.basis == "steerable":  # keep the initial kernel energy of the pixel read-out
+                with torch.no_grad():
+                    pix = self.kernel_net(coords.to(device=device, dtype=pdt)) * m.to(
+                        device=device, dtype=pdt).unsqueeze(-1)
+                    ste = self._continuous_weight(self._coords, self._mask_scale)
+                    gain = pix.norm() * scale.mean().item() / ste.norm().clamp_min(1e-12)
+                # persistent: a loaded state_dict brings the gain its kernel net was trained with
+                self.register_buffer("_steer_gain", gain.reshape(()).to(device=device, dtype=pdt))
             self.weight = None
             self.mode = "continuous"
             self.exact = False
@@ -226,12 +250,18 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             if self.mask == "smooth":
                 raise ValueError("mask='smooth' needs a continuous kernel (kernel_net=); discrete "
                                  "kernels take mask=None, True/'hard' or False")
-            self._build_discrete(group, out_grid, in_grid, scale, pair, device, dtype)
+            self._build_discrete(group, out_grid, in_grid, scale, pair, device, dtype, basis)
             shape = (self.out_channels, self.in_channels)
             shape += () if self._lifting else (self.in_num_elements,)
-            self.weight = nn.Parameter(torch.empty(*shape, *self.kernel_size, **fk))
+            if self.basis == "steerable":  # one coefficient per basis function
+                shape += (self._spatial_matrix.shape[0],)
+            else:
+                shape += self.kernel_size
+            self.weight = nn.Parameter(torch.empty(*shape, **fk))
             fan_in = self.in_channels * self.in_num_elements * K
             bound = self.in_num_elements / math.sqrt(fan_in)  # the 1/N_in Haar factor compensated
+            if self.basis == "steerable":  # same expected kernel energy from S unit-norm functions
+                bound *= math.sqrt(K / shape[-1])
             nn.init.uniform_(self.weight, -bound, bound)
             self.kernel_net = None
         if bias:
@@ -276,12 +306,59 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         dist = self.group.distance(out_grid.unsqueeze(-ne - 1), in_grid.unsqueeze(-ne - 2))
         return dist <= float(self.group_support) + 1e-9
 
-    def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype) -> None:
+    def _continuous_basis(self, basis: str | None, out_grid: Tensor) -> str:
+        """``"steerable"`` (band-limited projection) or ``"pixel"`` (the net read at pixels)."""
+        if basis not in (None, "pixel", "steerable"):
+            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
+        # grids drawn or learned at forward time (samplers, subclasses overriding the grid hook,
+        # e.g. partial equivariance) keep the net read at the pixels of their fresh grid
+        own_grids = type(self)._grids_for_forward is _RegularGroupConv._grids_for_forward
+        ok = supports_steerable(self.group, out_grid, self.kernel_size) and not self._stochastic
+        ok = ok and own_grids
+        if basis == "steerable" and not ok:
+            raise ValueError(
+                f"basis='steerable' needs a deterministic grid of a 2D group of rotations/mirrors "
+                f"and a square odd kernel, got {self.group.name} with kernel_size={self.kernel_size}"
+            )
+        if basis is None:  # auto: where pixels do not rotate exactly
+            exact = spatial_sampling(self.group, out_grid, self.kernel_size, None)[2]
+            basis = "steerable" if ok and not exact else "pixel"
+        return basis
+
+    def _steerable_coords(self, out_grid, in_grid, scale, pair) -> tuple[Tensor, Tensor]:
+        coords, A = steerable_continuous_coordinates(
+            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency
+        )
+        n_in = 1 if in_grid is None else in_grid.shape[0]
+        ms = A.unsqueeze(1) * scale.view(-1, 1, 1, 1).to(A)  # (N_out, 1, K, F)
+        ms = ms.expand(-1, n_in, -1, -1)
+        if pair is not None:
+            ms = ms * pair.view(*pair.shape, 1, 1).to(ms)
+        return coords, ms.contiguous()
+
+    def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype, basis=None) -> None:
         index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, None)
-        if not exact and self.mask is None:
-            self.mask = "hard"
-        if self.mask in ("hard", "smooth"):
-            index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
+        if basis not in (None, "pixel", "steerable"):
+            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
+        if basis is None:  # auto: band-limited steerable basis where pixels do not rotate exactly
+            basis = "steerable" if not exact and supports_steerable(
+                group, out_grid, self.kernel_size) else "pixel"
+        elif basis == "steerable" and not supports_steerable(group, out_grid, self.kernel_size):
+            raise ValueError(
+                f"basis='steerable' needs a 2D group of rotations/mirrors and a square odd kernel, "
+                f"got {group.name} with kernel_size={self.kernel_size}"
+            )
+        self.basis = basis
+        matrices = None
+        if basis == "steerable":
+            matrices = steerable_matrices(group, out_grid, self.kernel_size,
+                                          max_frequency=self._max_frequency)
+            exact = False
+        else:
+            if not exact and self.mask is None:
+                self.mask = "hard"
+            if self.mask in ("hard", "smooth"):
+                index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
         if in_grid is None:
             gidx = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
         else:
@@ -293,7 +370,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                     f"in_num_elements={self.in_num_elements} does not give: pass kernel_net="
                 )
         plan = build_discrete_plan(
-            self.out_channels, self.in_channels, index, weight, exact, gidx, scale, pair
+            self.out_channels, self.in_channels, index, weight, exact, gidx, scale, pair, matrices
         )
         self.mode = plan.mode
         self._zero_slot = plan.zero_slot
@@ -379,8 +456,14 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         return out_grid, grid_in, fresh
 
     def _continuous_weight(self, coords: Tensor, mask_scale: Tensor) -> Tensor:
-        n_out, n_in, K = mask_scale.shape
-        psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
+        n_out, n_in, K = mask_scale.shape[:3]
+        if mask_scale.dim() == 4:  # steerable: (N_out, N_in, K, F) projection + rotated basis
+            psi = mask_scale @ self.kernel_net(coords)  # (N_out, N_in, K, C_out C_in)
+            gain = getattr(self, "_steer_gain", None)
+            if gain is not None:
+                psi = psi * gain
+        else:
+            psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
         psi = psi.view(n_out, n_in, K, self.out_channels, self.in_channels).permute(3, 0, 4, 1, 2)
         return psi.reshape(self.out_channels * n_out, self.in_channels * n_in, *self.kernel_size)
 
@@ -394,6 +477,11 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             )
         if not fresh:
             return self._continuous_weight(self._coords, self._mask_scale)
+        if self.basis == "steerable":  # deterministic out grid, explicit in_grid
+            sc, ms = self._steerable_coords(
+                out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
+            )
+            return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
         coords, m = continuous_coordinates(
             self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
             self.mask_temperature,
@@ -549,6 +637,8 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         if not self._lifting:
             s += f", N_in={self.in_num_elements}"
         s += f", stride={self.stride}, padding={self.padding}, kernel={self.mode}"
+        if getattr(self, "basis", "pixel") == "steerable":
+            s += ", basis=steerable"
         if self.mask:
             s += f", mask={self.mask}"
         if self.bias is None:
@@ -575,6 +665,16 @@ class LiftingConv(_RegularGroupConv):
         kernel_net_kwargs: options of the named kernel net.
         mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,
             ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it.
+        basis: ``None`` (auto): ``"steerable"`` for deterministic 2D rotation/mirror grids that
+            do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited basis of
+            rings x circular harmonics evaluated at the rotated positions
+            (:mod:`groupconv.nn.gconv_basis`; a discrete ``weight`` holds one coefficient per
+            basis function; a kernel net is read on a fine base-frame grid and projected on
+            the basis, the mask is then the basis's disc), ``"pixel"`` otherwise (exact
+            gathers for C4/D4, interpolation or the net read at the pixels else).
+        max_frequency: steerable basis only: ``None`` (the default per-ring cut-off of
+            :func:`~groupconv.nn.gconv_basis.default_max_frequency`) or an int ``M``:
+            ``m <= min(M, floor(2 r))`` on every ring (more expressive, aliases more).
         spatial_dims: d (default ``group.space_dim``).
 
     Example:

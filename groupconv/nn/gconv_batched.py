@@ -67,6 +67,11 @@ class PerBatchGridMixin:
     def _forward_per_batch(self, x: Tensor, in_grid: Tensor | None, generator) -> tuple[Tensor, Tensor]:
         """One grid per batch element: B expanded kernels and one grouped conv (``groups=B``)."""
         B = x.shape[0]
+        if getattr(self, "basis", None) == "steerable":
+            raise ValueError(
+                "one in_grid per batch element needs basis='pixel' on this layer (the steerable "
+                "projection is built for the layer's own output grid)"
+            )
         out_grid, grid_in = self._batched_grids(B, in_grid, generator)
         coords, m = continuous_coordinates(
             self.group, out_grid, grid_in, self.kernel_size, self.mask, self.mask_radius,

@@ -321,16 +321,16 @@ def _gather_tables(src: Tensor, block: Tensor, src_len: int) -> tuple[Tensor, Te
 
 
 def _factor_interpolation(M: Tensor, tol: float = 1e-12) -> tuple[list[int], Tensor, Tensor]:
-    """``M (N, K, K)`` as ``M_i = M_r(i)[perm_i]`` (row permutations) over few representatives.
+    """``M (N, K, S)`` as ``M_i = M_r(i)[perm_i]`` (row permutations) over few representatives.
 
     Returns ``(reps, rep_of (N,), perm (N, K))``; ``M_i[q] == M_{reps[rep_of[i]]}[perm[i, q]]``
     up to ``tol`` (relative). Rows are matched by sorting a generic projection and the match is
     verified, so a failed match only costs a representative, never correctness.
     """
     m = M.detach().cpu().double().numpy()
-    n, K, _ = m.shape
+    n, K, S = m.shape
     atol = tol * max(1.0, float(np.abs(m).max()))
-    v = np.sqrt(np.arange(2.0, K + 2.0))  # a generic projection: equal rows <=> equal keys
+    v = np.sqrt(np.arange(2.0, S + 2.0))  # a generic projection: equal rows <=> equal keys
     keys = m @ v  # (N, K)
     order = np.argsort(keys, axis=1, kind="stable")
     sk = np.take_along_axis(keys, order, axis=1)
@@ -361,10 +361,16 @@ def build_discrete_plan(
     group_index: Tensor,
     scale: Tensor,
     pair_mask: Tensor | None = None,
+    spatial_matrices: Tensor | None = None,
 ) -> DiscretePlan:
     """Combine the spatial sampling ``(P, N_out, K)``, the group-axis index ``(N_out, N_in)``,
     per-element scales ``(N_out,)`` (``|det h_i|^{-1} / N_in``) and an optional ``(N_out, N_in)``
-    locality mask into a :class:`DiscretePlan` (cost independent of ``out_channels``)."""
+    locality mask into a :class:`DiscretePlan` (cost independent of ``out_channels``).
+
+    ``spatial_matrices (N_out, K, S)`` replaces the sampling by dense per-element matrices from
+    ``S`` weight entries to the ``K`` kernel positions (a steerable basis evaluated at the
+    transformed positions, :mod:`groupconv.nn.gconv_basis`); the plan is then ``"interp"``
+    with ``spatial_matrix (S, R K)`` and a weight of ``S`` entries per kernel."""
     P, n_out, K = spatial_index.shape
     n_in = group_index.shape[1]
     C = in_channels
@@ -372,7 +378,7 @@ def build_discrete_plan(
     g = gidx.view(n_out, 1, n_in, 1)
     c = torch.arange(C).view(1, C, 1, 1)
     uniform = bool(torch.allclose(scale, scale[:1].expand_as(scale), rtol=1e-12, atol=0))
-    if exact and uniform:
+    if exact and uniform and spatial_matrices is None:
         sp = spatial_index[0].view(n_out, 1, 1, K)
         src = (c * n_in + g) * K + sp  # (N_out, C, N_in, K)
         src = torch.where((g == n_in) | (sp == K), -1, src).reshape(n_out, -1)
@@ -381,14 +387,18 @@ def build_discrete_plan(
             "gather", n_out, n_in, flat_index=index, backward_index=back, zero_slot=zs,
             scale=float(scale[0]), backward_zero_slot=bzs,
         )
-    w = spatial_weight * scale.view(1, -1, 1)  # (P, N_out, K)
-    M = torch.zeros(n_out, K, K + 1, dtype=w.dtype)
-    for p in range(P):
-        M.scatter_add_(2, spatial_index[p].unsqueeze(-1), w[p].unsqueeze(-1))
-    M = M[:, :, :K]  # M[i, q, s]: transformed position q <- base position s
+    if spatial_matrices is not None:
+        M = spatial_matrices.to(torch.float64) * scale.view(-1, 1, 1).to(torch.float64)
+    else:
+        w = spatial_weight * scale.view(1, -1, 1)  # (P, N_out, K)
+        M = torch.zeros(n_out, K, K + 1, dtype=w.dtype)
+        for p in range(P):
+            M.scatter_add_(2, spatial_index[p].unsqueeze(-1), w[p].unsqueeze(-1))
+        M = M[:, :, :K]  # M[i, q, s]: transformed position q <- base position s
+    S = M.shape[2]
     reps, rep_of, perm = _factor_interpolation(M)
     R = len(reps)
-    Mt = M[reps].permute(2, 0, 1).reshape(K, R * K).contiguous()  # [s, (r, q')]
+    Mt = M[reps].permute(2, 0, 1).reshape(S, R * K).contiguous()  # [s, (r, q')]
     # expanded (i, c, j, q) <- src column (c, g_ij, r(i), perm_i(q)) of weight @ Mt
     r = rep_of.view(n_out, 1, 1, 1)
     src = ((c * n_in + g) * R + r) * K + perm.view(n_out, 1, 1, K)

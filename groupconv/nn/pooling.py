@@ -5,7 +5,12 @@
   action of H on it (the spatial part still transforms: the output is a signal on R^d).
 * :class:`SpatialMaxPool`, :class:`SpatialAvgPool`: spatial pooling of group maps (the group
   axis is folded into the channels), also for plain ``(B, C, *s)`` maps.
-* :class:`GlobalInvariantPool`: reduce space and group, ``(B, C, N, *s) -> (B, C)``.
+* :class:`BlurPool`: anti-aliased stride-2 pooling of 2D maps (a 3x3 stride-1 max, then a
+  binomial blur sampled every 2 pixels), symmetric about the map centre for odd AND even sizes
+  (exact under 90-degree rotations and flips) and low-passed so that off-grid rotations
+  (45 degrees) survive it better than a 2x2 max pool.
+* :class:`GlobalInvariantPool`: reduce space and group, ``(B, C, N, *s) -> (B, C)``; optionally
+  over the disc inscribed in the map (:func:`disc_mask`), which every rotation keeps.
 * :class:`GroupBatchNorm`: batch norm whose statistics and affine parameters are shared across
   the group axis (``BatchNorm3d``-style over ``(B, N, *s)`` per channel), so it commutes with the
   action of H.
@@ -34,6 +39,8 @@ __all__ = [
     "GroupMeanPool",
     "SpatialMaxPool",
     "SpatialAvgPool",
+    "BlurPool",
+    "disc_mask",
     "GlobalInvariantPool",
     "GroupBatchNorm",
     "GroupLayerNorm",
@@ -158,6 +165,73 @@ class SpatialAvgPool(_SpatialPool):
     _fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
+_BINOMIAL = {3: (1.0, 2.0, 1.0), 4: (1.0, 3.0, 3.0, 1.0)}
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased stride-2 pooling of 2D maps ``(B, C, [N,] H, W)`` (the group axis rides along).
+
+    ``max_first`` (default): a 3x3 stride-1 max (padding 1), then per axis a binomial low-pass
+    sampled every 2 pixels: ``[1, 2, 1] / 4`` on an odd axis (output ``(n + 1) / 2``),
+    ``[1, 3, 3, 1] / 8`` on an even one (output ``n / 2``), zero padding 1. Every step is
+    symmetric about the map centre, so 90-degree rotations and flips commute with it EXACTLY for
+    odd and even sizes; the blur removes the frequencies that a stride-2 max pool aliases, which
+    is what rotations between the pixel-exact angles need (Zhang 2019, "Making convolutional
+    networks shift-invariant again", applied to rotations).
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(2, 3, 4, 9, 8)
+        >>> BlurPool()(x).shape
+        torch.Size([2, 3, 4, 5, 4])
+        >>> y = BlurPool()(torch.rot90(x[..., :8, :], 1, dims=(-2, -1)))
+        >>> torch.allclose(y, torch.rot90(BlurPool()(x[..., :8, :]), 1, dims=(-2, -1)), atol=1e-6)
+        True
+    """
+
+    def __init__(self, max_first: bool = True) -> None:
+        super().__init__()
+        if not isinstance(max_first, bool):
+            raise TypeError(f"max_first must be a bool, got {type(max_first).__name__}")
+        self.max_first = max_first
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = check_tensor(x, "x")
+        if x.dim() not in (4, 5):
+            raise ValueError(f"x must have shape (B, C, H, W) or (B, C, N, H, W), got shape {tuple(x.shape)}")
+        lead = x.shape[:-2]
+        y = x.reshape(1, -1, *x.shape[-2:])
+        if self.max_first:
+            y = F.max_pool2d(y, 3, stride=1, padding=1)
+        for axis in (-2, -1):
+            taps = _BINOMIAL[3 if y.shape[axis] % 2 else 4]
+            k = torch.tensor(taps, dtype=y.dtype, device=y.device) / sum(taps)
+            shape = (1, 1, len(taps), 1) if axis == -2 else (1, 1, 1, len(taps))
+            stride, pad = ((2, 1), (1, 0)) if axis == -2 else ((1, 2), (0, 1))
+            c = y.shape[1]
+            y = F.conv2d(y, k.view(shape).expand(c, 1, *shape[2:]), stride=stride, padding=pad, groups=c)
+        return y.view(*lead, *y.shape[-2:])
+
+    def extra_repr(self) -> str:
+        return f"max_first={self.max_first}"
+
+
+def disc_mask(size: Sequence[int], device: torch.device | str | None = None,
+              dtype: torch.dtype = torch.float32) -> Tensor:
+    """``(H, W)`` 0/1 mask of the pixels whose centres lie in the disc inscribed in the map
+    (radius ``min(H, W) / 2`` about the map centre): the region every rotation keeps.
+
+    Example:
+        >>> disc_mask((4, 4)).int().tolist()
+        [[0, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 0]]
+    """
+    h, w = (int(v) for v in size)
+    r = torch.arange(h, device=device, dtype=torch.float64) - (h - 1) / 2
+    c = torch.arange(w, device=device, dtype=torch.float64) - (w - 1) / 2
+    d2 = r.view(-1, 1) ** 2 + c.view(1, -1) ** 2
+    return (d2 <= (min(h, w) / 2) ** 2 + 1e-9).to(dtype)
+
+
 class GlobalInvariantPool(nn.Module):
     """Invariant readout ``(B, C, N, *s) -> (B, C)``: reduce the group axis, then space.
 
@@ -166,6 +240,9 @@ class GlobalInvariantPool(nn.Module):
         spatial_reduce: ``"max"`` or ``"mean"`` (default) over space.
         spatial_dims: number of spatial dims to check (``None``: 2 or 3; 4-D maps
             ``(B, C, N, L)`` need ``spatial_dims=1``, so that an image without a group axis fails).
+        disc: reduce space over the inscribed disc only (:func:`disc_mask`, 2D maps): the
+            corners, which rotations between the pixel-exact angles move out of the map, are
+            left out.
 
     Invariant to any exact action (pixel permutations and group-axis permutations).
 
@@ -178,8 +255,11 @@ class GlobalInvariantPool(nn.Module):
     """
 
     def __init__(self, group_reduce: str = "max", spatial_reduce: str = "mean",
-                 spatial_dims: int | None = None) -> None:
+                 spatial_dims: int | None = None, disc: bool = False) -> None:
         super().__init__()
+        if not isinstance(disc, bool):
+            raise TypeError(f"disc must be a bool, got {type(disc).__name__}")
+        self.disc = disc
         for name, value in (("group_reduce", group_reduce), ("spatial_reduce", spatial_reduce)):
             if value not in _REDUCE:
                 raise ValueError(f"{name} must be 'max' or 'mean', got {value!r}")
@@ -195,10 +275,18 @@ class GlobalInvariantPool(nn.Module):
                 f"{tuple(x.shape)}; for 1-D group maps (B, C, N, L) pass spatial_dims=1")
         x = x.amax(dim=2) if self.group_reduce == "max" else x.mean(dim=2)
         dims = tuple(range(2, x.dim()))
+        if self.disc:
+            if x.dim() != 4:
+                raise ValueError(f"disc=True needs 2D maps (B, C, N, H, W), got shape {tuple(x.shape)}")
+            m = disc_mask(x.shape[-2:], x.device, x.dtype)
+            if self.spatial_reduce == "max":
+                return x.masked_fill(m == 0, float("-inf")).amax(dim=dims)
+            return (x * m).sum(dim=dims) / m.sum()
         return x.amax(dim=dims) if self.spatial_reduce == "max" else x.mean(dim=dims)
 
     def extra_repr(self) -> str:
-        return f"group_reduce={self.group_reduce!r}, spatial_reduce={self.spatial_reduce!r}"
+        s = f"group_reduce={self.group_reduce!r}, spatial_reduce={self.spatial_reduce!r}"
+        return s + (", disc=True" if self.disc else "")
 
 
 class GroupBatchNorm(nn.BatchNorm3d):

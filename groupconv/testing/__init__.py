@@ -25,27 +25,32 @@ from .equivariance import (
     EquivarianceError,
     EquivarianceReport,
     EquivarianceResult,
+    UninformativeCheckError,
     assert_equivariant,
     assert_invariant,
     default_tolerance,
     equivariance_error,
 )
+from .profile import EquivarianceProfile, equivariance_profile
 
 __all__ = [
     "APPROXIMATE_RTOL",
     "EXACT_TOLERANCES",
     "PROPERTIES",
     "EquivarianceError",
+    "EquivarianceProfile",
     "EquivarianceReport",
     "EquivarianceResult",
     "GroupCheckError",
     "GroupCheckRow",
     "GroupReport",
+    "UninformativeCheckError",
     "assert_equivariant",
     "assert_invariant",
     "check_group",
     "default_tolerance",
     "equivariance_error",
+    "equivariance_profile",
     "group_tolerance",
     "strategies",
 ]
