@@ -13,7 +13,7 @@ from torch import nn
 
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup
 from groupconv.models import GCNN
-from groupconv.nn import GroupBatchNorm, GroupConv, GroupMeanPool, SpatialAvgPool
+from groupconv.nn import BlurPool, GroupBatchNorm, GroupConv, GroupMeanPool, SpatialAvgPool
 from groupconv.nn.export import FlatGroupLayerNorm, FlatGroupPool, export_module, export_stack
 
 
@@ -35,7 +35,7 @@ def _trained(net: nn.Module, seed: int = 0, steps: int = 3) -> nn.Module:
 
 
 def _plain(module: nn.Module) -> bool:
-    ok = (FlatGroupPool, FlatGroupLayerNorm)
+    ok = (FlatGroupPool, FlatGroupLayerNorm, BlurPool)  # BlurPool: stateless torch ops, kept
     return all(isinstance(m, ok) or type(m).__module__.startswith("torch.nn") for m in module.modules())
 
 

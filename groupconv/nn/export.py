@@ -13,7 +13,10 @@ mode every layer of a G-CNN is then a plain torch layer on the flattened channel
 * :class:`~groupconv.nn.SpatialMaxPool` / ``SpatialAvgPool`` -> ``nn.MaxPool{d}d`` /
   ``nn.AvgPool{d}d``;
 * :class:`~groupconv.nn.GlobalInvariantPool`, :class:`~groupconv.nn.GroupMaxPool`,
-  ``GroupMeanPool`` -> :class:`FlatGroupPool` (a reshape and a max/mean);
+  ``GroupMeanPool`` -> :class:`FlatGroupPool` (a reshape and a max/mean, over the inscribed
+  disc for ``disc=True``);
+* :class:`~groupconv.nn.BlurPool` (anti-aliased pooling of off-grid rotation models) is kept: it
+  is stateless max/conv ops that already treat the group axis as channels;
 * ``nn.Dropout`` -> ``nn.Identity`` (eval); ``nn.ReLU``, ``nn.Linear`` and other plain modules
   are copied.
 
@@ -45,6 +48,7 @@ from torch import Tensor, nn
 
 from .gconv import _RegularGroupConv
 from .pooling import (
+    BlurPool,
     GlobalInvariantPool,
     GroupBatchNorm,
     GroupLayerNorm,
@@ -52,6 +56,7 @@ from .pooling import (
     GroupMeanPool,
     SpatialAvgPool,
     SpatialMaxPool,
+    disc_mask,
 )
 
 __all__ = ["FlatGroupPool", "FlatGroupLayerNorm", "export_module", "export_stack"]
@@ -74,7 +79,7 @@ class FlatGroupPool(nn.Module):
     """
 
     def __init__(self, num_elements: int, group_reduce: str = "max",
-                 spatial_reduce: str | None = "mean") -> None:
+                 spatial_reduce: str | None = "mean", disc: bool = False) -> None:
         super().__init__()
         if isinstance(num_elements, bool) or not isinstance(num_elements, int) or num_elements < 1:
             raise ValueError(f"num_elements must be a positive int, got {num_elements!r}")
@@ -85,6 +90,7 @@ class FlatGroupPool(nn.Module):
         self.num_elements = num_elements
         self.group_reduce = group_reduce
         self.spatial_reduce = spatial_reduce
+        self.disc = bool(disc)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3 or x.shape[1] % self.num_elements:
@@ -95,11 +101,16 @@ class FlatGroupPool(nn.Module):
         if self.spatial_reduce is None:
             return x
         dims = tuple(range(2, x.dim()))
+        if self.disc:  # the inscribed disc only, as GlobalInvariantPool(disc=True)
+            m = disc_mask(x.shape[-2:], x.device, x.dtype)
+            if self.spatial_reduce == "max":
+                return x.masked_fill(m == 0, float("-inf")).amax(dim=dims)
+            return (x * m).sum(dim=dims) / m.sum()
         return x.amax(dim=dims) if self.spatial_reduce == "max" else x.mean(dim=dims)
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"num_elements={self.num_elements}, group_reduce={self.group_reduce!r}, "
-                f"spatial_reduce={self.spatial_reduce!r}")
+                f"spatial_reduce={self.spatial_reduce!r}, disc={self.disc}")
 
 
 class FlatGroupLayerNorm(nn.Module):
@@ -188,11 +199,13 @@ def export_module(module: nn.Module, num_elements: int | None = None) -> nn.Modu
         table = _MAXPOOL if isinstance(module, SpatialMaxPool) else _AVGPOOL
         out = table[module.spatial_dims](module.kernel_size, module.stride, module.padding)
     elif isinstance(module, GlobalInvariantPool):
-        out = FlatGroupPool(need_n(), module.group_reduce, module.spatial_reduce)
+        out = FlatGroupPool(need_n(), module.group_reduce, module.spatial_reduce, module.disc)
     elif isinstance(module, GroupMeanPool):
         out = FlatGroupPool(need_n(), "mean", None)
     elif isinstance(module, GroupMaxPool):
         out = FlatGroupPool(need_n(), "max", None)
+    elif isinstance(module, BlurPool):  # stateless conv/max ops that fold the group axis already
+        out = copy.deepcopy(module)
     elif isinstance(module, (nn.Dropout, nn.Identity)):
         out = nn.Identity()
     elif type(module).__module__.startswith("torch.nn"):
