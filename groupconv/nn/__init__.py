@@ -28,6 +28,7 @@ from .partial import (
     set_fully_equivariant,
 )
 from .pooling import (
+    BlurPool,
     GlobalInvariantPool,
     GroupBatchNorm,
     GroupLayerNorm,
@@ -35,6 +36,7 @@ from .pooling import (
     GroupMeanPool,
     SpatialAvgPool,
     SpatialMaxPool,
+    disc_mask,
 )
 from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
 from .separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
@@ -61,6 +63,7 @@ __all__ = [
     "GroupMeanPool",
     "SpatialMaxPool",
     "SpatialAvgPool",
+    "BlurPool",
     "GlobalInvariantPool",
     "GroupBatchNorm",
     "GroupLayerNorm",
@@ -100,4 +103,5 @@ __all__ = [
     "GroupSpatialAttention",
     "FeatureAttention",
     "attention_memory_elements",
+    "disc_mask",
 ]
