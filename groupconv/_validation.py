@@ -47,6 +47,14 @@ def check_tensor(x: object, name: str) -> torch.Tensor:
     return x
 
 
+def check_float_tensor(x: object, name: str) -> torch.Tensor:
+    """Check that ``x`` is a floating-point tensor and return it."""
+    x = check_tensor(x, name)
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
 def check_trailing_shape(x: object, shape: Sequence[int], name: str, what: str = "") -> torch.Tensor:
     """Check that the trailing dimensions of ``x`` equal ``shape``.
 

@@ -158,6 +158,13 @@ def test_shell_command_runs(page, command, tmp_path, monkeypatch):
         script = ROOT / argv[1]
         assert script.is_file(), f"bash {argv[1]}: no such file"
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    elif prog.startswith("scripts/") and prog.endswith(".sh"):  # a project script run directly
+        script = ROOT / prog
+        assert script.is_file(), f"{prog}: no such file"
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+        text = script.read_text()
+        for opt in (a for a in argv[1:] if a.startswith("--")):
+            assert opt in text, f"{page}: {prog} has no option {opt}"
     else:
         raise AssertionError(f"{page}: no handler for the command {command!r}: add one to this test")
 

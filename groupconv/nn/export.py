@@ -46,6 +46,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_float_tensor
 from .gconv import _RegularGroupConv
 from .pooling import (
     BlurPool,
@@ -93,6 +94,7 @@ class FlatGroupPool(nn.Module):
         self.disc = bool(disc)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = check_float_tensor(x, "x")
         if x.dim() < 3 or x.shape[1] % self.num_elements:
             raise ValueError(f"x must have shape (B, C*{self.num_elements}, *spatial), "
                              f"got shape {tuple(x.shape)}")
@@ -135,6 +137,10 @@ class FlatGroupLayerNorm(nn.Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = check_float_tensor(x, "x")
+        if x.dim() < 2 or x.shape[1] != self.num_channels * self.num_elements:
+            raise ValueError(f"x must have shape (B, C N = {self.num_channels}*{self.num_elements}, "
+                             f"*spatial), got shape {tuple(x.shape)}")
         g = x.unflatten(1, (self.num_channels, self.num_elements))
         dims = tuple(range(1, g.dim())) if self.spatial else (1, 2)
         var, mean = torch.var_mean(g, dim=dims, keepdim=True, correction=0)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_positive_int, check_tensor
 
 __all__ = [
     "GroupMaxPool",
@@ -196,7 +196,7 @@ class BlurPool(nn.Module):
         self.max_first = max_first
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
         if x.dim() not in (4, 5):
             raise ValueError(f"x must have shape (B, C, H, W) or (B, C, N, H, W), got shape {tuple(x.shape)}")
         lead = x.shape[:-2]
