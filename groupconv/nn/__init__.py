@@ -36,6 +36,7 @@ from .pooling import (
     SpatialAvgPool,
     SpatialMaxPool,
 )
+from .points import COORDINATES, LiftedPoints, PointGroupConv
 from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
 from .separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
 from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock
@@ -49,6 +50,9 @@ from .wavelet import (
 )
 
 __all__ = [
+    "PointGroupConv",
+    "LiftedPoints",
+    "COORDINATES",
     "CKConv",
     "SeparableCKConv",
     "FlexConv",
