@@ -4,6 +4,7 @@
   :class:`Sphere2`, :class:`GroupAsSpace`.
 * :mod:`~groupconv.spaces.fields` -- the :class:`Field` protocol, :class:`TrivialField`,
   :class:`PointCloudField`, :class:`TokenField`, :class:`TupleField`.
+* :mod:`~groupconv.spaces.points` -- :class:`LiftedPointField` (features on lifted point clouds).
 * :mod:`~groupconv.spaces.fields_grid` -- :class:`GridField` (:class:`ImageField`,
   :class:`VolumeField`, :class:`SequenceField`) and :class:`GroupGridField`.
 
@@ -33,6 +34,7 @@ from .fields_grid import (
     VolumeField,
     affine_parts,
 )
+from .points import LiftedPointField, pack_lifted, unpack_lifted
 from .homogeneous import Circle, EuclideanSpace, GroupAsSpace, HomogeneousSpace, Sphere2
 
 __all__ = [
@@ -41,6 +43,9 @@ __all__ = [
     "PointCloudField",
     "TokenField",
     "TupleField",
+    "LiftedPointField",
+    "pack_lifted",
+    "unpack_lifted",
     "GridField",
     "ImageField",
     "VolumeField",
