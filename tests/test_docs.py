@@ -28,6 +28,7 @@ SNIPPET_PAGES = [
     "howto/group_convolutions.md",
     "howto/attention.md",
     "howto/partial_equivariance.md",
+    "howto/points.md",
 ]
 
 #: Modules whose docstring examples need an optional dependency that is absent here.
