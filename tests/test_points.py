@@ -301,3 +301,59 @@ def test_float32_matches_float64():
         y32 = net.float()(x.float())
     assert y32.dtype == torch.float32
     torch.testing.assert_close(y32.double(), y64, atol=1e-4, rtol=1e-4)
+
+
+# ------------------------------------------------------------------- property-based checks
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from groupconv.testing import point_strategies as pst  # noqa: E402
+
+
+@settings(max_examples=10)
+@given(x=pst.point_clouds(3, features=3, min_points=6, max_points=14),
+       seed=st.integers(0, 2**31 - 1))
+def test_se3_network_on_drawn_padded_clouds(x, seed):
+    G = SE3()
+    torch.manual_seed(0)
+    net = PointNet(G, num_samples=5)
+    g = G.sample(2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    fld = PointCloudField(G, features=4)
+    assert_equivariant(net, x, g, in_field=fld, out_field=fld)
+
+
+@settings(max_examples=10)
+@given(x=pst.point_clouds(2, features=3, min_points=5, max_points=12, batch_size=1, masked=False),
+       data=st.data())
+def test_se2_network_permutation_equivariant_on_drawn_clouds(x, data):
+    n = x.shape[1]
+    p = data.draw(pst.point_permutations(n))
+    torch.manual_seed(0)
+    tok = TokenField(Permutations(n))
+    elements = [p, torch.roll(torch.arange(n), 1)]  # the drawn one may be the identity
+    assert_equivariant(PointNet(SE2()), x, elements, in_field=tok, out_field=tok)
+
+
+def test_sampled_and_grid_frames_are_not_exactly_equivariant():
+    """The Monte-Carlo lifts are equivariant in distribution only: the exact check must fail."""
+    G = SE2()
+    torch.manual_seed(0)
+    net = PointNet(G, num_samples=7)
+    x = _cloud(G)
+    fld = PointCloudField(G, features=4)
+    g = G.sample(2, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+
+    class GridLift(PointNet):
+        def forward(self, x):
+            d = self.d
+            pts, feats, mask = x[..., :d], x[..., d:-1], x[..., -1] > 0.5
+            u = lift_points(self.G, pts, mask, num_frames=self.S, frames="grid")
+            h = self.c1(u, feats, mask)
+            h = self.c2(h.elements, torch.nn.functional.silu(h.features), h.mask)
+            return torch.cat([h.elements[:, :, 0, :d], h.features.mean(2)], -1)
+
+    grid = GridLift(G, num_samples=7)
+    grid.load_state_dict(net.state_dict())
+    assert_equivariant(net, x, g, in_field=fld, out_field=fld)
+    with pytest.raises(EquivarianceError):
+        assert_equivariant(grid, x, g, in_field=fld, out_field=fld)
