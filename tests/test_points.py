@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from groupconv.functional.points import (
     farthest_point_sampling,
@@ -28,6 +30,7 @@ from groupconv.spaces import (
     unpack_lifted,
 )
 from groupconv.testing import EquivarianceError, assert_equivariant, assert_invariant
+from groupconv.testing import point_strategies as pst
 
 GROUPS = {"SE2": SE2(), "SE3": SE3(), "T2": Translations(2), "T3": Translations(3)}
 
@@ -304,10 +307,6 @@ def test_float32_matches_float64():
 
 
 # ------------------------------------------------------------------- property-based checks
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from groupconv.testing import point_strategies as pst  # noqa: E402
 
 
 @settings(max_examples=10)
@@ -357,3 +356,32 @@ def test_sampled_and_grid_frames_are_not_exactly_equivariant():
     assert_equivariant(net, x, g, in_field=fld, out_field=fld)
     with pytest.raises(EquivarianceError):
         assert_equivariant(grid, x, g, in_field=fld, out_field=fld)
+
+
+def _saved_bytes(conv, G, n, k_frames=2):
+    """Bytes autograd saves for backward in one forward pass (activation memory)."""
+    x = torch.randn(1, n, G.d, generator=torch.Generator().manual_seed(n))
+    u = lift_points(G, x, num_frames=k_frames)
+    f = torch.randn(1, n, 4, requires_grad=True)
+    total = [0]
+
+    def pack(t):
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        conv(u, f).features.sum().backward()
+    return total[0]
+
+
+@pytest.mark.parametrize("name", ["SE2", "SE3"])
+def test_activation_memory_is_linear_in_points(name):
+    """Doubling the points at a fixed neighbourhood size doubles the saved activations (a
+    dense all-pairs layer would quadruple them)."""
+    G = GROUPS[name]
+    conv = PointGroupConv(G, 4, 4, num_neighbors=8)
+    small, big = _saved_bytes(conv, G, 64), _saved_bytes(conv, G, 128)
+    assert 1.9 <= big / small <= 2.1, (small, big)
+    more_nb = PointGroupConv(G, 4, 4, num_neighbors=16)
+    more_nb.load_state_dict(conv.state_dict())
+    assert 1.8 <= _saved_bytes(more_nb, G, 64) / small <= 2.1

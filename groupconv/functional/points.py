@@ -57,7 +57,9 @@ FRAME_MODES = ("neighbors", "sample", "grid")
 _CHUNK_ELEMENTS = 1 << 22  # pairwise distances held at once (per chunk of query points)
 
 
-def check_points(points: object, mask: object = None, name: str = "points") -> tuple[torch.Tensor, torch.Tensor]:
+def check_points(
+    points: object, mask: object = None, name: str = "points"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``points`` ``(B, N, d)`` and ``mask`` ``(B, N)``; return them (mask all-True if None)."""
     points = check_tensor(points, name)
     if points.dim() != 3 or not points.is_floating_point():
@@ -204,7 +206,9 @@ def translation_dim(group: Group) -> int:
     )
 
 
-def _neighbor_frames(group: SemidirectProduct, points: torch.Tensor, mask: torch.Tensor, S: int) -> torch.Tensor:
+def _neighbor_frames(
+    group: SemidirectProduct, points: torch.Tensor, mask: torch.Tensor, S: int
+) -> torch.Tensor:
     """H elements ``(B, N, S, *H.element_shape)`` built from directions to nearest neighbours."""
     H = group.H
     need = S + 1 if isinstance(H, SO2) else S + 2
@@ -259,7 +263,9 @@ def lift_points(
     points, mask = check_points(points, mask)
     d = translation_dim(group)
     if points.shape[-1] != d:
-        raise ValueError(f"points must have d = {d} coordinates for {group!r}, got shape {tuple(points.shape)}")
+        raise ValueError(
+            f"points must have d = {d} coordinates for {group!r}, got shape {tuple(points.shape)}"
+        )
     S = check_positive_int(num_frames, "num_frames")
     B, N, _ = points.shape
     if isinstance(group, Translations):

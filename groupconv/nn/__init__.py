@@ -27,6 +27,7 @@ from .partial import (
     relaxed_bernoulli,
     set_fully_equivariant,
 )
+from .points import COORDINATES, LiftedPoints, PointGroupConv
 from .pooling import (
     GlobalInvariantPool,
     GroupBatchNorm,
@@ -36,7 +37,6 @@ from .pooling import (
     SpatialAvgPool,
     SpatialMaxPool,
 )
-from .points import COORDINATES, LiftedPoints, PointGroupConv
 from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
 from .separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
 from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock

@@ -6,7 +6,8 @@ A point cloud ``(B, N, d)`` is lifted to group elements ``u`` ``(B, N, S, *eleme
     y(u) = 1/|nbhd(u)| * sum_{v in nbhd(u)} k(log(u^-1 v), q_u, q_v) f(v)
 
 with a continuous kernel net ``k`` from :mod:`groupconv.kernels` on coordinates of ``u^-1 v``
-(its continuous embedding by default, or its Lie-algebra coordinates ``log(u^-1 v)``) (plus optional orbit identifiers ``q``, invariant per-point values
+(its continuous embedding by default, or its Lie-algebra coordinates ``log(u^-1 v)``), plus
+optional orbit identifiers ``q`` (invariant per-point values
 such as atom types). Neighbourhoods are the ``K`` nearest points (or those within a radius) on
 the quotient ``R^d``, each with its whole fibre of ``S`` elements; the sum is normalised by the
 number of valid neighbour elements (Monte-Carlo normalisation). Because ``u^-1 v`` is invariant
@@ -152,7 +153,8 @@ class PointGroupConv(nn.Module):
                                 device=device, dtype=dtype)
 
     def extra_repr(self) -> str:
-        return (f"{self.group!r}, {self.in_channels}, {self.out_channels}, num_neighbors={self.num_neighbors}, "
+        return (f"{self.group!r}, {self.in_channels}, {self.out_channels}, "
+                f"num_neighbors={self.num_neighbors}, "
                 f"radius={self.radius}, num_samples={self.num_samples}, coordinates={self.coordinates!r}")
 
     def _check(self, elements: torch.Tensor, features: torch.Tensor, mask, orbits):
@@ -166,7 +168,8 @@ class PointGroupConv(nn.Module):
         if features.dim() == 3:
             features = features.unsqueeze(2).expand(B, N, S, features.shape[-1])
         if features.dim() != 4 or tuple(features.shape) != (B, N, S, self.in_channels):
-            raise ValueError(f"features must have shape (B, N, S, C) or (B, N, C) = {(B, N, S, self.in_channels)}"
+            raise ValueError(f"features must have shape (B, N, S, C) or (B, N, C) = "
+                             f"{(B, N, S, self.in_channels)}"
                              f", got {tuple(features.shape)}")
         if mask is None:
             mask = torch.ones(B, N, dtype=torch.bool, device=elements.device)
@@ -174,7 +177,9 @@ class PointGroupConv(nn.Module):
             raise ValueError(f"mask must have shape (B, N) = {(B, N)}, got {tuple(mask.shape)}")
         if self.orbit_dim and (orbits is None or tuple(orbits.shape) != (B, N, self.orbit_dim)):
             got = None if orbits is None else tuple(orbits.shape)
-            raise ValueError(f"orbits must have shape (B, N, orbit_dim) = {(B, N, self.orbit_dim)}, got {got}")
+            raise ValueError(
+                f"orbits must have shape (B, N, orbit_dim) = {(B, N, self.orbit_dim)}, got {got}"
+            )
         if not self.orbit_dim and orbits is not None:
             raise ValueError(f"orbits given but orbit_dim=0; got shape {tuple(orbits.shape)}")
         return elements, features, mask.to(torch.bool)

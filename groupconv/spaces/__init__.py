@@ -34,8 +34,8 @@ from .fields_grid import (
     VolumeField,
     affine_parts,
 )
-from .points import LiftedPointField, pack_lifted, unpack_lifted
 from .homogeneous import Circle, EuclideanSpace, GroupAsSpace, HomogeneousSpace, Sphere2
+from .points import LiftedPointField, pack_lifted, unpack_lifted
 
 __all__ = [
     "Field",

@@ -206,7 +206,8 @@ class PointCloudField(Field):
         return x
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PointCloudField) and (other.group, other.features) == (self.group, self.features)
+        same = isinstance(other, PointCloudField)
+        return same and (other.group, other.features) == (self.group, self.features)
 
     def __repr__(self) -> str:
         return f"PointCloudField({self.group!r}{f', features={self.features}' if self.features else ''})"
