@@ -323,6 +323,32 @@ if m_pg is not None:
          notes="stochastic in train mode")
 
 
+# ---- groupconv.nn.points
+m_pts = _load("groupconv.nn.points")
+if m_pts is not None:
+    def _lifted(group_name: str, n: int = 10, frames: int = 2, channels: int = 2):
+        def make(gen: torch.Generator) -> tuple[Tensor, ...]:
+            from groupconv.functional.points import lift_points
+            from groupconv.groups import SE2, SE3
+
+            G = {"SE2": SE2(), "SE3": SE3()}[group_name]
+            x = torch.randn(2, n, G.d, generator=gen)
+            return lift_points(G, x, num_frames=frames), torch.randn(2, n, frames, channels, generator=gen)
+
+        return make
+
+    def _point_conv(group_name: str, **kw):
+        from groupconv.groups import SE2, SE3
+
+        G = {"SE2": SE2(), "SE3": SE3()}[group_name]
+        return m_pts.PointGroupConv(G, 2, 3, num_neighbors=4, **kw)
+
+    _add(m_pts, "PointGroupConv", "PointGroupConv-SE2-fps", lambda: _point_conv("SE2", num_samples=5),
+         _lifted("SE2"))
+    _add(m_pts, "PointGroupConv", "PointGroupConv-SE3-radius", lambda: _point_conv("SE3", radius=1.5),
+         _lifted("SE3"))
+
+
 def cheapest_entry() -> ZooEntry:
     """The cheapest layer (a C4 LiftingConv), for the fast compile smoke test."""
     return next(e for e in ZOO if "cheap" in e.tags)

@@ -29,6 +29,7 @@ SNIPPET_PAGES = [
     "off_grid.md",
     "howto/attention.md",
     "howto/partial_equivariance.md",
+    "howto/points.md",
 ]
 
 #: Modules whose docstring examples need an optional dependency that is absent here.

@@ -1,4 +1,6 @@
-"""Stateless operations: FFT convolution, cached kernel spectra and the direct/FFT cost model."""
+"""Stateless operations: FFT convolution, cached kernel spectra and the direct/FFT cost model;
+point-cloud neighbourhoods, farthest-point subsampling and lifting
+(:mod:`groupconv.functional.points`)."""
 
 from .cost import DEFAULT_COST_MODEL, CostModel, calibrate, get_cost_model, set_cost_model
 from .fftconv import (
@@ -9,6 +11,12 @@ from .fftconv import (
     next_fast_len,
     resolve_padding,
     use_fft,
+)
+from .points import (
+    farthest_point_sampling,
+    knn_neighbors,
+    lift_points,
+    radius_neighbors,
 )
 
 __all__ = [
@@ -24,4 +32,8 @@ __all__ = [
     "calibrate",
     "get_cost_model",
     "set_cost_model",
+    "knn_neighbors",
+    "radius_neighbors",
+    "farthest_point_sampling",
+    "lift_points",
 ]

@@ -27,6 +27,7 @@ from .partial import (
     relaxed_bernoulli,
     set_fully_equivariant,
 )
+from .points import COORDINATES, LiftedPoints, PointGroupConv
 from .pooling import (
     BlurPool,
     GlobalInvariantPool,
@@ -51,6 +52,9 @@ from .wavelet import (
 )
 
 __all__ = [
+    "PointGroupConv",
+    "LiftedPoints",
+    "COORDINATES",
     "CKConv",
     "SeparableCKConv",
     "FlexConv",

@@ -4,6 +4,7 @@
   :class:`Sphere2`, :class:`GroupAsSpace`.
 * :mod:`~groupconv.spaces.fields` -- the :class:`Field` protocol, :class:`TrivialField`,
   :class:`PointCloudField`, :class:`TokenField`, :class:`TupleField`.
+* :mod:`~groupconv.spaces.points` -- :class:`LiftedPointField` (features on lifted point clouds).
 * :mod:`~groupconv.spaces.fields_grid` -- :class:`GridField` (:class:`ImageField`,
   :class:`VolumeField`, :class:`SequenceField`) and :class:`GroupGridField`.
 
@@ -34,6 +35,7 @@ from .fields_grid import (
     affine_parts,
 )
 from .homogeneous import Circle, EuclideanSpace, GroupAsSpace, HomogeneousSpace, Sphere2
+from .points import LiftedPointField, pack_lifted, unpack_lifted
 
 __all__ = [
     "Field",
@@ -41,6 +43,9 @@ __all__ = [
     "PointCloudField",
     "TokenField",
     "TupleField",
+    "LiftedPointField",
+    "pack_lifted",
+    "unpack_lifted",
     "GridField",
     "ImageField",
     "VolumeField",

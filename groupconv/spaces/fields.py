@@ -161,7 +161,12 @@ class TrivialField(Field):
 
 
 class PointCloudField(Field):
-    """Point sets ``(B, N, d)``: every point moves by ``group.act(g, .)`` (no resampling).
+    """Point sets ``(B, N, d + features)``: every point moves by ``group.act(g, .)``.
+
+    The first ``d`` columns are coordinates; the trailing ``features`` columns (default 0) are
+    invariant per-point values carried along unchanged (scalar features, a 0/1 padding mask),
+    so a point cloud with features is ONE tensor the kit can transform. Permutations of the
+    point order are :class:`TokenField` on the same tensor.
 
     Works for any group acting on R^d (``group.space_dim == d``): rotations, reflections,
     translations, semidirect products (rigid motions, similarities). Every element acts
@@ -177,25 +182,35 @@ class PointCloudField(Field):
         [[[0.0, 1.0]]]
     """
 
-    def __init__(self, group: Group) -> None:
+    def __init__(self, group: Group, features: int = 0) -> None:
+        if isinstance(features, bool) or not isinstance(features, int) or features < 0:
+            raise ValueError(f"features must be an int >= 0, got {features!r}")
         self.group = group
+        self.features = features
 
     def transform(self, x: torch.Tensor, g: torch.Tensor, *, order: int | None = None) -> torch.Tensor:
         x = self.check(x)
         g = self._element(g)
-        return self.group.act(g.to(x.device), x)
+        d = self.group.space_dim
+        moved = self.group.act(g.to(x.device), x[..., :d])
+        return torch.cat([moved, x[..., d:]], dim=-1) if self.features else moved
 
     def check(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
         x = check_tensor(x, name)
         d = self.group.space_dim
-        if x.dim() != 3 or x.shape[-1] != d:
+        if x.dim() != 3 or x.shape[-1] != d + self.features:
             raise ValueError(
-                f"{name} must be a point cloud (B, N, {d}) for {self.group.name}, got shape {tuple(x.shape)}"
+                f"{name} must be a point cloud (B, N, {d} + {self.features}) for {self.group.name} "
+                f"(coordinates, then features), got shape {tuple(x.shape)}"
             )
         return x
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PointCloudField) and other.group == self.group
+        same = isinstance(other, PointCloudField)
+        return same and (other.group, other.features) == (self.group, self.features)
+
+    def __repr__(self) -> str:
+        return f"PointCloudField({self.group!r}{f', features={self.features}' if self.features else ''})"
 
     __hash__ = None  # type: ignore[assignment]
 

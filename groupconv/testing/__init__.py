@@ -4,6 +4,7 @@
   finite-group closure, Haar-invariance statistics of the sampler, as Hypothesis properties;
 * :mod:`~groupconv.testing.strategies` -- Hypothesis strategies for group elements, algebra
   vectors, points, signal shapes, signals, dtypes and devices;
+  :mod:`~groupconv.testing.point_strategies` -- padded point clouds and point permutations;
 * :func:`equivariance_error`, :func:`assert_equivariant`, :func:`assert_invariant` -- measure
   ``f(g . x)`` against ``g . f(x)`` with float64 reference transforms, exact and approximate
   checks kept apart, a per-element report;
@@ -17,7 +18,7 @@ Example:
     True
 """
 
-from . import strategies
+from . import point_strategies, strategies
 from .checks import PROPERTIES, GroupCheckError, GroupCheckRow, GroupReport, check_group, group_tolerance
 from .equivariance import (
     APPROXIMATE_RTOL,
@@ -52,5 +53,6 @@ __all__ = [
     "equivariance_error",
     "equivariance_profile",
     "group_tolerance",
+    "point_strategies",
     "strategies",
 ]
