@@ -211,7 +211,10 @@ def test_pickle_deepcopy_state_dict(variant, kw):
     assert torch.equal(fresh(x), y)
     conv.eval()
     with torch.no_grad():
-        assert torch.equal(conv(x), y) and torch.equal(conv(x), y)  # cached path
+        # the cached eval path is a different computation (no autograd graph): tolerance; the
+        # cache itself repeats bit for bit
+        torch.testing.assert_close(conv(x), y.detach())
+        assert torch.equal(conv(x), conv(x))
 
 
 def test_gradients_reach_every_factor():

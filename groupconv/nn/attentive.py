@@ -42,8 +42,10 @@ Forms (``form=`` of :class:`AttentiveLiftingConv` / :class:`AttentiveGroupConv`)
   ``f' = alpha^X_in(g~) * alpha^C_in(c, h~) * f``; ``alpha^C_in`` is CBAM's MLP on the spatial
   [mean, max] of ``f`` as two 1x1 group convs, ``alpha^X_in`` a sigmoid of a group conv on the
   [mean, max] over channels. For the lifting layer the input lives on R^d: the channel MLP is
-  a plain MLP (an invariant statistic) and the spatial map is the mean over H of a lifting
-  conv (an invariant scalar field).
+  a plain MLP (an invariant statistic) and the spatial map is the max over H of a lifting
+  conv (an invariant scalar field; the reference's pooling, ``pool="mean"`` in
+  :class:`GroupSpatialAttention` for the mean). ``complement=True`` applies the complement of
+  the combined map, ``x (1 - alpha^C alpha^X(alpha^C x))``, as the reference.
 
 :class:`CoAttentiveGroupConv` is the co-attentive layer: fA with a 1x1 group conv, no pooled
 statistics and a softmax over H per head, ``f' = N_in * softmax_H(GConv_1x1(f)) * f``.
