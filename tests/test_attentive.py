@@ -286,7 +286,7 @@ def test_bad_inputs_raise_clear_errors():
     C4, D4 = CyclicGroup(4), DihedralGroup(4)
     with pytest.raises(ValueError, match="heads must divide in_channels=3"):
         CoAttentiveGroupConv(3, 2, C4, 3, heads=2)
-    with pytest.raises(ValueError, match="form must be 'full' or 'feature'"):
+    with pytest.raises(ValueError, match="form must be 'full', 'feature' or 'reference'"):
         AttentiveGroupConv(3, 2, C4, 3, form="fa")
     with pytest.raises(ValueError, match="statistics must be"):
         AttentiveGroupConv(3, 2, C4, 3, statistics=("median",))
