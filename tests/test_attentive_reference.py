@@ -28,9 +28,12 @@ def _naive(layer, x, complement):
     for o in range(O):
         for i in range(N):
             p = o * N + i
-            r = torch.stack([torch.stack([F.conv2d(xf[:, c * n_in + j:c * n_in + j + 1],
-                                                   W[p:p + 1, c * n_in + j:c * n_in + j + 1], padding=1)[:, 0]
-                                          for j in range(n_in)], 1) for c in range(C)], 1)  # (B, C, n_in, X, Y)
+            def resp(c, j, p=p):
+                q = c * n_in + j
+                return F.conv2d(xf[:, q:q + 1], W[p:p + 1, q:q + 1], padding=1)[:, 0]
+
+            r = torch.stack([torch.stack([resp(c, j) for j in range(n_in)], 1)
+                             for c in range(C)], 1)  # (B, C, n_in, X, Y)
             logits = 0
             for s in (r.mean(dim=(-2, -1)), r.amax(dim=(-2, -1))):  # (B, C, n_in)
                 out = torch.zeros_like(s)

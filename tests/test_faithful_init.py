@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from groupconv.groups import CyclicGroup, SO2
+from groupconv.groups import SO2, CyclicGroup
 from groupconv.nn import CKConv, FlexConv, SeparableFlexConv, SeparableGroupConv
 from groupconv.nn.attentive_blocks import FeatureAttention
 from groupconv.nn.positional import RelativePositionEncoder
@@ -56,7 +56,8 @@ def _continuous_layers():
         "SeparableFlexConv-2d": (lambda **k: SeparableFlexConv(8, 8, data_dim=2, kernel_size=33, **k),
                                  (4, 8, 33, 33)),
         "SeparableFlexConv-1d-causal": (lambda **k: SeparableFlexConv(8, 8, causal=True, **k), (4, 8, 200)),
-        "CKConv-siren-1d-causal": (lambda **k: CKConv(8, 8, kernel_net="siren", causal=True, **k), (4, 8, 200)),
+        "CKConv-siren-1d-causal": (lambda **k: CKConv(8, 8, kernel_net="siren", causal=True, **k),
+                                   (4, 8, 200)),
         "CKConv-siren-2d": (lambda **k: CKConv(8, 8, data_dim=2, kernel_net="siren", kernel_size=33, **k),
                             (4, 8, 33, 33)),
     }
@@ -178,8 +179,9 @@ def test_group_self_attention_heads_see_both_axes():
     cols = coords[..., 1]
     for h in range(4):
         # each head's table must vary with both offsets: compare points that differ in one axis
-        same_col = (cols[0].unsqueeze(0) == cols[0].unsqueeze(1)) & (rows[0].unsqueeze(0) != rows[0].unsqueeze(1))
-        same_row = (rows[0].unsqueeze(0) == rows[0].unsqueeze(1)) & (cols[0].unsqueeze(0) != cols[0].unsqueeze(1))
+        eq_r = rows[0].unsqueeze(0) == rows[0].unsqueeze(1)
+        eq_c = cols[0].unsqueeze(0) == cols[0].unsqueeze(1)
+        same_col, same_row = eq_c & ~eq_r, eq_r & ~eq_c
         diff = (t[h, 0].unsqueeze(0) - t[h, 0].unsqueeze(1)).abs().amax(-1)
         assert float(diff[same_col].max()) > 1e-4 and float(diff[same_row].max()) > 1e-4
 

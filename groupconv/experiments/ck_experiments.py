@@ -145,7 +145,7 @@ def _build_adding(cfg: dict[str, Any]) -> tuple[nn.Module, Any, dict[str, Any]]:
 
 
 _SEQ_MODEL = {"hidden": 30, "blocks": 2, "kernel": "siren", "kernel_net_kwargs": {"omega_0": 30.0},
-              "conv": "ck", "norm": "layer", "causal": True, "dropout": 0.0}
+              "conv": "ck", "norm": "layer", "causal": True, "dropout": 0.0, "conv_kwargs": {}}
 
 ADDING = Experiment(
     name="adding",

@@ -1,0 +1,42 @@
+"""``make test-training``: the results page's claims that hold, checked on seed means.
+
+Budget (2 idle cores, ``-n 2``): mnist1d 3 seeds (the single-seed check it replaces ran seed 0
+alone) and the partial-equivariance tasks at seeds 1 and 2 (seed 0 is
+``tests/test_partial_experiments.py::test_full_run_accuracies``), about 4 minutes extra in all.
+Every configuration is the registered default; the thresholds are below the measured seed means
+of docs/results.md by a margin for CPU-to-CPU float differences, never tuned on the test split.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from groupconv.experiments.partial_experiments import run_partial_experiment
+from groupconv.experiments.registry import run_seeds
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_mnist1d_ccnn_seed_mean():
+    out = run_seeds("mnist1d", 3, progress=False, device="cpu")
+    t = out["test_metric"]
+    # measured 0.966 / 0.959 / see docs/results.md (claim: >= 0.96; reference CNN 0.94)
+    assert t["mean"] >= 0.95, t
+    assert t["min"] >= 0.94, t  # every seed beats the published CNN
+
+
+@pytest.mark.parametrize("name", ["six-rotated", "six-mirrored"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_partial_tasks_other_seeds(name, seed):
+    rep = run_partial_experiment(name, config={"seed": seed}, verbose=False, progress=False, device="cpu")
+    assert rep["partial"]["test_accuracy"] >= 0.95
+    assert rep["control"]["test_accuracy"] == 0.5 and rep["control"]["pair_agreement"] == 1.0
