@@ -1,8 +1,8 @@
 """``make test-training``: the results page's claims that hold, checked on seed means.
 
 Budget (2 idle cores, ``-n 2``): mnist1d 3 seeds (the single-seed check it replaces ran seed 0
-alone) and the partial-equivariance tasks at seeds 1 and 2 (seed 0 is
-``tests/test_partial_experiments.py::test_full_run_accuracies``), about 4 minutes extra in all.
+alone) and six-rotated at seeds 1 and 2 (seed 0 is
+``tests/test_partial_experiments.py::test_full_run_accuracies``), about 3 minutes extra in all.
 Every configuration is the registered default; the thresholds are below the measured seed means
 of docs/results.md by a margin for CPU-to-CPU float differences, never tuned on the test split.
 """
@@ -34,9 +34,11 @@ def test_mnist1d_ccnn_seed_mean():
     assert t["min"] >= 0.94, t  # every seed beats the published CNN
 
 
-@pytest.mark.parametrize("name", ["six-rotated", "six-mirrored"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_partial_tasks_other_seeds(name, seed):
-    rep = run_partial_experiment(name, config={"seed": seed}, verbose=False, progress=False, device="cpu")
+def test_six_rotated_other_seeds(seed):
+    # six-mirrored is NOT checked here: at seeds 1 and 2 its partial model stays at 54 % / 50 %
+    # (docs/results.md); only seed 0 reaches 100 % (tests/test_partial_experiments.py)
+    rep = run_partial_experiment("six-rotated", config={"seed": seed}, verbose=False, progress=False,
+                                 device="cpu")
     assert rep["partial"]["test_accuracy"] >= 0.95
     assert rep["control"]["test_accuracy"] == 0.5 and rep["control"]["pair_agreement"] == 1.0
