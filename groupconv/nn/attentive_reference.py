@@ -53,7 +53,8 @@ from .._validation import check_positive_int
 from .attentive_blocks import _CONV
 from .gconv import GroupConv, LiftingConv
 
-__all__ = ["ReferenceFullAttention", "reference_memory_elements"]
+# ReferenceFullAttention is built by the attentive layers (``layer.reference``), not on its own
+__all__ = ["reference_memory_elements"]
 
 
 class ReferenceFullAttention(nn.Module):
