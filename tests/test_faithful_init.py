@@ -88,6 +88,7 @@ def test_ccnn_block_conv_output_scale():
             for block in model.blocks:
                 s = _std(block.conv, torch.randn(*shape))
                 assert LO <= s <= HI, (data_dim, seed, s)
+                assert float(block.conv.kernel_net.mu.detach().abs().max()) <= 0.2  # D1 in CCNN
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "sim2"])
