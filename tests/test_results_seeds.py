@@ -2,7 +2,9 @@
 
 Budget (2 idle cores, ``-n 2``): mnist1d 3 seeds (the single-seed check it replaces ran seed 0
 alone) and six-rotated at seeds 1 and 2 (seed 0 is
-``tests/test_partial_experiments.py::test_full_run_accuracies``), about 3 minutes extra in all.
+``tests/test_partial_experiments.py::test_full_run_accuracies``): two extra mnist1d runs and four
+partial runs, estimated at about 3-4 minutes on 2 idle cores (each mnist1d run took 7-19 min of
+wall-clock on the loaded shared machine, ~1/5 of a core; not yet timed on an idle one).
 Every configuration is the registered default; the thresholds are below the measured seed means
 of docs/results.md by a margin for CPU-to-CPU float differences, never tuned on the test split.
 """
