@@ -337,6 +337,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        "resume": not args.no_resume})
     if device is not None:
         fit_kwargs["device"] = device
+    if args.seeds is not None:  # seeds 0..N-1, mean +- std of the validation-selected test metric
+        from .experiments.registry import run_seeds
+
+        if args.seeds < 1 or args.seed is not None:
+            raise CLIError(f"--seeds must be a positive integer and excludes --seed, got {args.seeds}")
+        fit_kwargs.pop("out_dir")
+        try:
+            out = run_seeds(args.experiment, args.seeds, quick=args.quick, config=config,
+                            out_dir=str(out_dir), **fit_kwargs)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CLIError(str(exc)) from exc
+        t = out["test_metric"]
+        each = ", ".join(f"{r['test_metric']:.4f}" for r in out["runs"])
+        print(f"{args.experiment}: test {out['metric_name']} {t['mean']:.4f} +- {t['std']:.4f} over "
+              f"seeds {out['seeds']} ({each})")
+        print(f"results in {out_dir}/ (seeds.json, seed<k>/)", file=sys.stderr)
+        return 0
     try:
         result = run_experiment(args.experiment, quick=args.quick, config=config, **fit_kwargs)
     except KeyboardInterrupt:
@@ -412,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the experiment's small smoke configuration")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="train seeds 0..N-1 and report mean +- std of the test metric")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/EXPERIMENT)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress line")

@@ -255,7 +255,7 @@ def test_kernel_budget_decides_recomputation(device, monkeypatch):
 
 
 def test_spatial_attention_matches_its_definition(device):
-    """sigmoid(GroupConv([mean, max]_c)); lifting: sigmoid(mean_H LiftingConv([mean, max]_c))."""
+    """sigmoid(GroupConv([mean, max]_c)); lifting: sigmoid(max_H (or mean_H) LiftingConv(...))."""
     torch.manual_seed(0)
     fk = {"device": device, "dtype": torch.float64}
     x = torch.randn(2, 5, 4, 6, 7, **fk)
@@ -265,7 +265,9 @@ def test_spatial_attention_matches_its_definition(device):
     lsa = GroupSpatialAttention(CyclicGroup(4), 5, lifting=True, **fk)
     img = x[:, :, 0]
     stats = torch.stack([img.mean(1), img.amax(1)], dim=1)
-    torch.testing.assert_close(lsa(img), torch.sigmoid(lsa.conv(stats).mean(dim=2)))
+    torch.testing.assert_close(lsa(img), torch.sigmoid(lsa.conv(stats).amax(dim=2)))  # reference: max
+    msa = GroupSpatialAttention(CyclicGroup(4), 5, lifting=True, pool="mean", **fk)
+    torch.testing.assert_close(msa(img), torch.sigmoid(msa.conv(stats).mean(dim=2)))
 
 
 def test_memory_formula():
@@ -284,7 +286,7 @@ def test_bad_inputs_raise_clear_errors():
     C4, D4 = CyclicGroup(4), DihedralGroup(4)
     with pytest.raises(ValueError, match="heads must divide in_channels=3"):
         CoAttentiveGroupConv(3, 2, C4, 3, heads=2)
-    with pytest.raises(ValueError, match="form must be 'full' or 'feature'"):
+    with pytest.raises(ValueError, match="form must be 'full', 'feature' or 'reference'"):
         AttentiveGroupConv(3, 2, C4, 3, form="fa")
     with pytest.raises(ValueError, match="statistics must be"):
         AttentiveGroupConv(3, 2, C4, 3, statistics=("median",))

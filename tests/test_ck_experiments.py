@@ -1,7 +1,7 @@
 """E1-E3 continuous-kernel experiments: registration, configs, quick runs end to end.
 
 The quick runs take a few seconds in total; the full-mode claims (adding solved by CKCNN and
-not by the k=3 TCN, mnist1d >= 90%) are ``training`` tests
+not by the k=3 TCN; mnist1d over seeds in tests/test_results_seeds.py) are ``training`` tests
 (``make test-training``), deselected from the default and slow runs.
 """
 
@@ -139,9 +139,4 @@ def test_full_adding_ckcnn_beats_trivial_and_tcn_does_not():
     assert out["ckcnn"].test_metric < 0.05
     assert out["tcn"].test_metric > 0.15
 
-
-@pytest.mark.slow
-@slow
-def test_full_mnist1d_reaches_90_percent():
-    res = run_experiment("mnist1d", progress=False)
-    assert res.test_metric >= 0.90
+# mnist1d: the 3-seed check lives in tests/test_results_seeds.py (it superseded seed 0 >= 90 %)

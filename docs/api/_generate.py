@@ -25,6 +25,7 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
     "nn": ("Layers", "groupconv.nn", [
         "groupconv.nn.ckconv", "groupconv.nn.flexconv", "groupconv.nn.gconv", "groupconv.nn.separable",
         "groupconv.nn.pooling", "groupconv.nn.partial", "groupconv.nn.attentive_blocks",
+        "groupconv.nn.attentive_reference",
         "groupconv.nn.attentive", "groupconv.nn.attention", "groupconv.nn.positional",
         "groupconv.nn.transformer", "groupconv.nn.wavelet", "groupconv.nn.gconv_kernels",
         "groupconv.nn.export", "groupconv.nn.gconv_basis"]),

@@ -24,6 +24,8 @@ from .registry import (
     list_experiments,
     register_experiment,
     run_experiment,
+    run_seeds,
+    seed_summary,
 )
 from .trainer import EpochRecord, Trainer, TrainResult, count_parameters, fit
 
@@ -38,6 +40,8 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "run_experiment",
+    "run_seeds",
+    "seed_summary",
     "SmokeCNN",
     "LossSpec",
     "LOSSES",

@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "run_experiment",
+    "run_seeds",
+    "seed_summary",
     "SmokeCNN",
 ]
 
@@ -144,6 +147,75 @@ def run_experiment(
     model, data, kwargs = exp.build(cfg)
     kwargs = {"name": exp.name, **kwargs, **fit_overrides}
     return fit(model, data, **kwargs)
+
+
+def seed_summary(values: Sequence[float]) -> dict[str, float]:
+    """``mean``, ``std`` (sample std, ``ddof=1``; 0 for one value), ``min``, ``max``, ``n``.
+
+    Example:
+        >>> s = seed_summary([0.9, 0.92, 0.94])
+        >>> round(s["mean"], 4), round(s["std"], 4), s["n"]
+        (0.92, 0.02, 3)
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("values must hold at least one number, got none")
+    n = len(vals)
+    mean = sum(vals) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "min": min(vals), "max": max(vals), "n": n}
+
+
+def run_seeds(
+    experiment: str | Experiment,
+    seeds: int | Sequence[int] = 3,
+    *,
+    quick: bool = False,
+    config: Mapping[str, Any] | None = None,
+    out_dir: str | None = None,
+    **fit_overrides: Any,
+) -> dict[str, Any]:
+    """Train ``experiment`` once per seed (``config["seed"]`` = 0, 1, ... or the given seeds).
+
+    The data split (``data_seed``) stays that of ``config``: seeds vary the initialisation and the
+    batch order only. Returns ``{"experiment", "seeds", "runs": [TrainResult.to_dict() ...],
+    "test_metric": seed_summary(...), "best_val_metric": seed_summary(...), "metric_name",
+    "higher_is_better"}``: the test metric of every run is measured at its own
+    validation-selected epoch. With ``out_dir`` each seed writes to ``out_dir/seed<k>`` and the
+    summary to ``out_dir/seeds.json``.
+
+    Example:
+        >>> out = run_seeds("smoke", 2, quick=True, config={"epochs": 1}, progress=False)  # doctest: +SKIP
+        >>> out["test_metric"]["n"]  # doctest: +SKIP
+        2
+    """
+    import json
+    from pathlib import Path
+
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    if isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
+        raise ValueError(f"seeds must be a positive int or a sequence of ints, got {seeds!r}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must name at least one seed, got an empty sequence")
+    runs = []
+    for seed in seed_list:
+        kw = dict(fit_overrides)
+        if out_dir is not None:
+            kw["out_dir"] = str(Path(out_dir) / f"seed{seed}")
+        res = run_experiment(exp, quick=quick, config={**(config or {}), "seed": seed}, **kw)
+        runs.append(res.to_dict() if hasattr(res, "to_dict") else dict(vars(res)))
+    summary: dict[str, Any] = {
+        "experiment": exp.name, "seeds": seed_list, "config": exp.config(quick, config),
+        "metric_name": runs[0].get("metric_name"), "higher_is_better": runs[0].get("higher_is_better"),
+        "test_metric": seed_summary([r["test_metric"] for r in runs]),
+        "best_val_metric": seed_summary([r["best_val_metric"] for r in runs]),
+        "runs": runs,
+    }
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "seeds.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 class SmokeCNN(nn.Module):

@@ -111,7 +111,8 @@ class KernelNet(nn.Module):
         return self._chang_done
 
     def chang_initialize_(
-        self, fan_in: int, gain: float = 1.0, coords: Tensor | None = None
+        self, fan_in: int, gain: float = 1.0, coords: Tensor | None = None,
+        *, factor: Tensor | float | None = None,
     ) -> bool:
         """Apply the Chang output scaling once; later calls are no-ops.
 
@@ -124,6 +125,9 @@ class KernelNet(nn.Module):
                 is ``sqrt(gain / fan_in)`` (exact when the output bias is zero). Without
                 ``coords`` the reference rule is used: the output weight is multiplied by
                 ``sqrt(gain / fan_in)``.
+            factor: if given, the output weight is multiplied by exactly this factor (a factor
+                the caller measured, e.g. the energy rule of the continuous convolutions, which
+                includes a mask); ``fan_in``, ``gain`` and ``coords`` are then only checked.
 
         Returns:
             ``True`` if the scaling was applied by this call, ``False`` if it had been already.
@@ -141,8 +145,10 @@ class KernelNet(nn.Module):
             return False
         target = math.sqrt(gain / fan_in)
         with torch.no_grad():
-            if coords is None:
-                factor: Tensor | float = target
+            if factor is not None:
+                pass
+            elif coords is None:
+                factor = target
             else:
                 out = self(self._check_coords(coords))
                 std = out.std() if out.numel() > 1 else out.abs().reshape(())

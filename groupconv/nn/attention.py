@@ -161,7 +161,8 @@ class _GroupAttention(nn.Module):
         self.query = nn.Linear(self.in_channels, inner, bias=bias, **fk)
         self.key_value = nn.Linear(self.in_channels, 2 * inner, bias=bias, **fk)
         self.out_proj = nn.Linear(inner, self.out_channels, bias=bias, **fk)
-        self.pos_encoder = RelativePositionEncoder(inner, positional, hidden_features, 2, **fk)
+        self.pos_encoder = RelativePositionEncoder(inner, positional, hidden_features, 2, **fk,
+                                                   heads=self.heads)
         self.positional = positional
         if self._lifting:
             self.group_encoder = None

@@ -38,12 +38,20 @@ Forms (``form=`` of :class:`AttentiveLiftingConv` / :class:`AttentiveGroupConv`)
   (``B C_out N C_in N_in K`` numbers). Extra peak memory over a plain G-conv, in elements:
   :func:`attention_memory_elements`.
 
+* ``"reference"``: the reference implementation's operator (one attention MLP per output
+  channel over the input channels at each input element, a spatial map per ``(o, i, j)``),
+  with bounded memory: :mod:`groupconv.nn.attentive_reference` (its docstring compares the
+  two full forms). ``"full"`` above is *not* that operator: it shares one MLP across output
+  channels and applies one spatial map to the summed output.
+
 * ``"feature"`` (fA): attention on the input, then an ordinary G-conv:
   ``f' = alpha^X_in(g~) * alpha^C_in(c, h~) * f``; ``alpha^C_in`` is CBAM's MLP on the spatial
   [mean, max] of ``f`` as two 1x1 group convs, ``alpha^X_in`` a sigmoid of a group conv on the
   [mean, max] over channels. For the lifting layer the input lives on R^d: the channel MLP is
-  a plain MLP (an invariant statistic) and the spatial map is the mean over H of a lifting
-  conv (an invariant scalar field).
+  a plain MLP (an invariant statistic) and the spatial map is the max over H of a lifting
+  conv (an invariant scalar field; the reference's pooling, ``pool="mean"`` in
+  :class:`GroupSpatialAttention` for the mean). ``complement=True`` applies the complement of
+  the combined map, ``x (1 - alpha^C alpha^X(alpha^C x))``, as the reference.
 
 :class:`CoAttentiveGroupConv` is the co-attentive layer: fA with a 1x1 group conv, no pooled
 statistics and a softmax over H per head, ``f' = N_in * softmax_H(GConv_1x1(f)) * f``.
@@ -111,8 +119,8 @@ class _AttentiveMixin:
     def _init_attention(self, form: str, channel_attention: bool, spatial_attention: bool,
                         reduction: int, statistics: Sequence[str] | None, spatial_kernel_size: int,
                         complement: bool, chunk_elements: int | None, kwargs: dict[str, Any]) -> None:
-        if form not in ("full", "feature"):
-            raise ValueError(f"form must be 'full' or 'feature', got {form!r}")
+        if form not in ("full", "feature", "reference"):
+            raise ValueError(f"form must be 'full', 'feature' or 'reference', got {form!r}")
         if not (channel_attention or spatial_attention):
             raise ValueError("an attentive layer needs channel_attention or spatial_attention")
         if self._stochastic:
@@ -139,13 +147,25 @@ class _AttentiveMixin:
             self.spatial_attention = None
             return
         self.attention = None
-        if channel_attention:
+        self.reference = None
+        if channel_attention or form == "reference":
             rel = (torch.zeros(self.num_elements, 1, dtype=torch.long) if self._lifting else
                    relative_index(self.group, self.out_grid.cpu(), self.in_grid.cpu()))
             if rel is None:
                 raise ValueError(f"the full form needs h_i^-1 h_j in the input grid of {self.group.name} "
                                  "(a grid closed under the product)")
             self.register_buffer("_rel", rel.to(self.out_grid.device), persistent=False)
+        if form == "reference":
+            from .attentive_reference import ReferenceFullAttention
+
+            self.reference = ReferenceFullAttention(
+                self, channel=channel_attention, spatial=spatial_attention, reduction=reduction,
+                spatial_kernel_size=spatial_kernel_size, rel=self._rel,
+                sub_kwargs=_sub_kwargs(kwargs, **dd))
+            self.channel_mlp = None
+            self.spatial_attention = None
+            return
+        if channel_attention:
             hidden = max(1, self.in_channels // self.reduction)
             n_rel = 1 if self._lifting else self.in_num_elements
             fk = {"device": dd.get("device"), "dtype": dd.get("dtype")}
@@ -273,7 +293,7 @@ class _AttentiveMixin:
             logits = logits + torch.einsum("boid,cdij->boicj", h, w2) + mlp["b2"].view(-1, 1)
         return torch.sigmoid(logits)
 
-    def _attentive_forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def _attentive_forward(self, x: Tensor, keep_maps: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
         x = self._check_input(x)
         if self.form == "feature":
             xa, maps = self.attention(x)
@@ -284,6 +304,8 @@ class _AttentiveMixin:
         xf = x if self._lifting else x.flatten(1, 2)
         maps: dict[str, Tensor] = {}
         bias = None if self.bias is None else self.bias.repeat_interleave(self.num_elements)
+        if self.form == "reference":
+            return self.reference(self, xf, weight, bias, self.complement, keep_maps)
         if self.channel_mlp is not None:
             a = _gate(self._channel_attention_full(self.response_statistics(xf, weight)), self.complement)
             maps["channel"] = a if not self._lifting else a.squeeze(-1)
@@ -314,19 +336,19 @@ class _AttentiveMixin:
                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         if in_grid is not None:
             raise ValueError(f"{type(self).__name__} uses its deterministic grids: in_grid must be None")
-        return self._attentive_forward(x)[0], self.out_grid
+        return self._attentive_forward(x, keep_maps=False)[0], self.out_grid
 
     def forward(self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None,
                 *, return_attention: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """``y``, or ``(y, maps)`` with ``return_attention=True`` (maps documented per form)."""
         if in_grid is not None:
             raise ValueError(f"{type(self).__name__} uses its deterministic grids: in_grid must be None")
-        y, maps = self._attentive_forward(x)
+        y, maps = self._attentive_forward(x, keep_maps=return_attention)
         return (y, maps) if return_attention else y
 
 
 _ATT_DOC = """
-    Attention args (keyword only): ``form`` (``"full"`` or ``"feature"``, see the module
+    Attention args (keyword only): ``form`` (``"full"``, ``"reference"`` or ``"feature"``, see the module
     docstring), ``channel_attention`` / ``spatial_attention`` (bool), ``reduction`` (MLP ratio,
     default 2), ``statistics`` (spatial statistics of the channel MLP: default ``("mean",)`` in
     the full form, ``("mean", "max")`` in the feature form), ``spatial_kernel_size`` (default 7),

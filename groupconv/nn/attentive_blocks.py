@@ -134,8 +134,9 @@ class GroupSpatialAttention(nn.Module):
     """Equivariant spatial attention: sigmoid of a group conv on the [mean, max] over channels.
 
     ``(B, C, N, *s) -> alpha (B, 1, N, *s)`` with ``GroupConv(2, 1, group, kernel_size)``.
-    ``lifting=True``: ``(B, C, *s) -> (B, 1, *s)``, the mean over H of a ``LiftingConv(2, 1)``
-    (a scalar field on R^d that rotates with the input). Grid options (``num_elements``,
+    ``lifting=True``: ``(B, C, *s) -> (B, 1, *s)``, the max (``pool="max"``, the reference's
+    choice, default) or mean (``pool="mean"``) over H of a ``LiftingConv(2, 1)`` (either is a
+    scalar field on R^d that rotates with the input). Grid options (``num_elements``,
     ``kernel_net``...) are passed to the conv.
 
     Example:
@@ -146,8 +147,11 @@ class GroupSpatialAttention(nn.Module):
     """
 
     def __init__(self, group: Group, kernel_size: int = 7, *, lifting: bool = False,
-                 **conv_kwargs: Any) -> None:
+                 pool: str = "max", **conv_kwargs: Any) -> None:
         super().__init__()
+        if pool not in ("max", "mean"):
+            raise ValueError(f"pool must be 'max' or 'mean', got {pool!r}")
+        self.pool = pool
         cls = LiftingConv if lifting else GroupConv
         self.lifting = bool(lifting)
         self.conv = cls(2, 1, group, kernel_size, padding="same", **conv_kwargs)
@@ -169,10 +173,13 @@ class GroupSpatialAttention(nn.Module):
         s = self.statistics(x)
         if self.spatial_dims == 2:  # oneDNN's kernels for 2-8 channels are far faster in NHWC
             s = s.flatten(1, -3).contiguous(memory_format=torch.channels_last).view(s.shape)
-        if self.lifting:  # mean over H of the lifting conv = one conv with the H-mean kernel
+        if self.lifting:
             c = self.conv
-            w = c.expanded_weight().mean(dim=0, keepdim=True)
-            a = _CONV[self.spatial_dims](s, w, c.bias, c.stride, c.padding, c.dilation)
+            if self.pool == "mean":  # mean over H of the lifting conv = one conv, H-mean kernel
+                w = c.expanded_weight().mean(dim=0, keepdim=True)
+                a = _CONV[self.spatial_dims](s, w, c.bias, c.stride, c.padding, c.dilation)
+            else:  # max over H (the reference): the N rotated responses, then their max
+                a = c(s).amax(dim=2)
         else:
             a = self.conv(s)
         return torch.sigmoid(a.contiguous())
@@ -180,6 +187,10 @@ class GroupSpatialAttention(nn.Module):
 
 class FeatureAttention(nn.Module):
     """fA attention on a layer input: ``x -> (alpha^X * alpha^C * x, maps)`` (CBAM order).
+
+    ``alpha^C = channel(x)`` and ``alpha^X = spatial(alpha^C x)``; the maps are returned as
+    computed. ``complement=True`` applies the complement of the *combined* map, as the reference
+    (``out - out * alpha``): ``x (1 - alpha^C alpha^X(alpha^C x))``.
 
     ``lifting=False``: ``x (B, C, N, *s)`` with maps ``channel (B, C, N)`` and ``spatial
     (B, 1, N, *s)``; ``lifting=True``: ``x (B, C, *s)``, maps ``(B, C)`` and ``(B, 1, *s)``.
@@ -219,15 +230,18 @@ class FeatureAttention(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         maps: dict[str, Tensor] = {}
+        xa = x
         if self.channel_attention is not None:
-            a = _gate(self.channel_attention(x), self.complement)
+            a = self.channel_attention(x)
             maps["channel"] = a
-            x = x * a.reshape(*a.shape, *(1,) * (x.dim() - a.dim()))
+            xa = xa * a.reshape(*a.shape, *(1,) * (x.dim() - a.dim()))
         if self.spatial_attention is not None:
-            a = _gate(self.spatial_attention(x), self.complement)
+            a = self.spatial_attention(xa)
             maps["spatial"] = a
-            x = x * a
-        return x, maps
+            xa = xa * a
+        if self.complement:  # the reference's out - out * alpha on the combined map
+            return x - xa, maps
+        return xa, maps
 
 
 def attention_memory_elements(batch: int, c_in: int, n_in: int, c_out: int, n: int,

@@ -46,9 +46,20 @@ choice (``conv_method="auto"``) then asks the cost model with the kernel transfo
 In training (or with autograd on trainable parameters) nothing is cached: kernel and spectrum
 are recomputed every call and gradients are exact.
 
-**Initialisation.** On the first sampling the kernel net's Chang et al. (2020) output scaling is
-applied once (``fan_in = C_in * kernel_numel``, ``kernel_numel`` for separable kernels) through
-:meth:`groupconv.kernels.base.KernelNet.chang_initialize_`, whose flag is persistent.
+**Initialisation.** On the first sampling the kernel net's output layer is rescaled once (Chang
+et al., 2020) through :meth:`groupconv.kernels.base.KernelNet.chang_initialize_`, whose flag is
+persistent. Two rules (``chang_rule=``):
+
+* ``"energy"`` (default): the sampled kernel, *including* a FlexConv mask and crop, is measured
+  and the output weight scaled so that every output channel has
+  ``sum_{c, x} psi_oc(x)^2 = chang_gain`` (separable: ``sum_x psi_c(x)^2``), i.e. unit-variance
+  white input gives output variance ``chang_gain``: the Chang target ``Var(psi) fan_in = gain``
+  measured on the kernel actually used. It does not depend on how the kernel net's output
+  layer was initialised.
+* ``"reference"``: the references' rule, the output weight times ``sqrt(gain / fan_in)`` with
+  ``fan_in = C_in * kernel_numel`` (``kernel_numel`` for separable kernels). It assumes an
+  output layer whose samples have unit variance, which the MAGNet/SIREN defaults do not give:
+  for unit-variance input the output std is then 0.01-0.03 (30-90x below the target).
 """
 
 from __future__ import annotations
@@ -157,6 +168,7 @@ class _ContinuousConvNd(nn.Module):
         kernel_net_kwargs: dict[str, Any] | None = None,
         chang_init: bool = True,
         chang_gain: float = 1.0,
+        chang_rule: Literal["energy", "reference"] = "energy",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -180,6 +192,9 @@ class _ContinuousConvNd(nn.Module):
         self.padding_mode = padding_mode
         self.chang_init = bool(chang_init)
         self.chang_gain = float(chang_gain)
+        if chang_rule not in ("energy", "reference"):
+            raise ValueError(f"chang_rule must be 'energy' or 'reference', got {chang_rule!r}")
+        self.chang_rule = chang_rule
         fk = {"device": device, "dtype": dtype}
         net_out = self.in_channels if self.separable else self.in_channels * self.out_channels
         self.kernel_net = build_kernel_net(
@@ -292,17 +307,27 @@ class _ContinuousConvNd(nn.Module):
         """Per-axis crop of the kernel coordinates (identity here; FlexConv crops to its mask)."""
         return axes
 
-    def _maybe_chang(self, numel: int) -> None:
+    def _maybe_chang(self, grid: Tensor) -> None:
+        """The one-shot output scaling (module docstring) on the kernel grid ``(*k, D)``."""
         net = self.kernel_net
         pending = hasattr(net, "chang_initialize_") and not getattr(net, "is_chang_initialized", True)
-        if self.chang_init and pending:
-            fan_in = numel if self.separable else self.in_channels * numel
-            net.chang_initialize_(fan_in, gain=self.chang_gain)
+        if not (self.chang_init and pending):
+            return
+        numel = math.prod(grid.shape[:-1])
+        fan_in = numel if self.separable else self.in_channels * numel
+        factor = None
+        if self.chang_rule == "energy":
+            with torch.no_grad():  # init-time: one evaluation of the kernel on its grid
+                v = self._kernel_values(grid)
+                per_out = self.in_channels if self.separable else self.out_channels
+                energy = v.square().sum() / per_out
+                factor = (self.chang_gain / energy.clamp_min(torch.finfo(v.dtype).tiny)).sqrt()
+        net.chang_initialize_(fan_in, gain=self.chang_gain, factor=factor)
 
     def _sample(self, size: tuple[int, ...], device: torch.device) -> Tensor:
         grid = self.kernel_positions(size, device=device)
         ks = tuple(grid.shape[:-1])
-        self._maybe_chang(math.prod(ks))
+        self._maybe_chang(grid)
         values = self._kernel_values(grid)  # (*ks, O)
         values = values.movedim(-1, 0) * self.amplitude_scale(size)
         if self.separable:
@@ -444,7 +469,7 @@ class _ContinuousConvNd(nn.Module):
         rel = pos.unsqueeze(-2) - pos.unsqueeze(-1)  # (b, L_out, L_in): s - t
         c = self._rho(0) * rel + (1.0 if self.causal else 0.0)
         inside = (c.abs() <= 1.0 + _EPS).to(x.dtype)
-        self._maybe_chang(math.prod(len(c) for c in self._crop_axes(self.axis_coordinates(self._ref))))
+        self._maybe_chang(self.kernel_positions(self._ref, dtype=x.dtype, device=x.device))
         vals = self._kernel_values(c.clamp(-1.0, 1.0).unsqueeze(-1))  # (b, L_out, L_in, O)
         vals = vals * (inside * w.unsqueeze(-2)).unsqueeze(-1)
         shared = vals.shape[0] == 1  # one set of positions for the whole batch
@@ -483,7 +508,9 @@ class CKConv(_ContinuousConvNd):
         padding_mode: ``"zeros"`` or ``"circular"``.
         reference_size: spatial size with the nominal sampling rate (default: the first input's).
         kernel_net_kwargs: passed to the kernel-net class when ``kernel_net`` is a name.
-        chang_init, chang_gain: apply the Chang output scaling at the first sampling.
+        chang_init, chang_gain, chang_rule: apply the Chang output scaling at the first
+            sampling (``"energy"``: output variance ``chang_gain`` for white unit-variance
+            input; ``"reference"``: the references' ``sqrt(gain / fan_in)``).
 
     Example:
         >>> layer = CKConv(3, 4, data_dim=1, kernel_net="siren", causal=True)

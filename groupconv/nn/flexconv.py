@@ -25,6 +25,12 @@ The irregular-sampling path (``forward(x, positions)``) multiplies by the mask b
 so it matches the regular path exactly with ``dynamic_cropping=False`` and up to the below-threshold
 tails otherwise.
 
+**Initialisation.** With a MAGNet/GaborNet kernel net given by name, the window centres are tied
+to the mask: ``mu ~ 1.667 sigma_mask,init U(-1, 1)`` (``+-0.125`` for the default width; causal:
+``1 - 1.667 sigma U(0, 1)``), capped at 1, as in the references, so the windows start inside the
+crop (``kernel_net_kwargs={"mu_scale": ...}`` overrides). The output scaling is the energy rule of
+:mod:`groupconv.nn.ckconv`, measured on the masked, cropped kernel.
+
 Mask parameters live in the submodule ``mask`` (``mask.mean``, ``mask.log_sigma``); the
 references train them at ``0.1x`` the learning rate (CCNN's ratio silently did nothing because of
 a parameter-name mismatch). Use the names to build a parameter group.
@@ -42,6 +48,9 @@ from torch import Tensor
 from .ckconv import _EPS, CKConv, SeparableCKConv, _ContinuousConvNd
 
 __all__ = ["FlexConv", "SeparableFlexConv"]
+
+#: window-centre spread per unit of initial mask width (FlexConv/CCNN ``init_spatial_value``)
+_MU_PER_SIGMA = 1.667
 
 
 class _FlexMixin(_ContinuousConvNd):
@@ -62,6 +71,14 @@ class _FlexMixin(_ContinuousConvNd):
         dynamic_cropping: bool = True,
         **kwargs: Any,
     ) -> None:
+        if isinstance(kernel_net, str) and kernel_net.lower() in ("magnet", "gabor"):
+            # tie the window centres to the mask (the references' init_spatial_value):
+            # mu ~ 1.667 sigma_mask U(-1, 1) (causal: 1 - 1.667 sigma_mask U(0, 1)), at most 1
+            sig = [float(mask_init_sigma)] if isinstance(mask_init_sigma, (int, float)) \
+                else [float(v) for v in mask_init_sigma]
+            knk = dict(kwargs.get("kernel_net_kwargs") or {})
+            knk.setdefault("mu_scale", min(1.0, _MU_PER_SIGMA * max(sig)))
+            kwargs["kernel_net_kwargs"] = knk
         super().__init__(in_channels, out_channels, data_dim, kernel_net, kernel_size, **kwargs)
         self._init_mask(mask_init_sigma, mask_init_mean, mask_threshold, mask_kwargs,
                         dynamic_cropping, kwargs.get("device"), kwargs.get("dtype"))

@@ -92,6 +92,9 @@ class RelativePositionEncoder(nn.Module):
             ``d = 2`` offsets, outputs concatenated: the row/column encoding of GSA-Nets).
         hidden_features: width of the hidden layer (16 as GSA-Nets).
         in_features: d (2 for images; any d for ``"joint"``).
+        heads: number of attention heads the output is split into (head-major, ``heads``
+            blocks of ``out_features // heads``). With ``"rowcol"`` every head's block is
+            ``[row half | column half]``, so every head sees both axes (GSA-Nets).
 
     Example:
         >>> import torch
@@ -107,26 +110,32 @@ class RelativePositionEncoder(nn.Module):
         in_features: int = 2,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        heads: int = 1,
     ) -> None:
         super().__init__()
         self.out_features = check_positive_int(out_features, "out_features")
         self.in_features = check_positive_int(in_features, "in_features")
+        self.heads = check_positive_int(heads, "heads")
+        if self.out_features % self.heads != 0:
+            raise ValueError(f"heads must divide out_features: out_features={self.out_features}, "
+                             f"heads={self.heads}")
         hidden = check_positive_int(hidden_features, "hidden_features")
         fk = {"device": device, "dtype": dtype}
         if mode not in ("joint", "rowcol"):
             raise ValueError(f"mode must be 'joint' or 'rowcol', got {mode!r}")
-        if mode == "rowcol" and (self.in_features != 2 or self.out_features < 2):
+        if mode == "rowcol" and (self.in_features != 2 or self.out_features < 2 * self.heads):
             raise ValueError(
-                "mode='rowcol' needs in_features=2 and out_features >= 2, got "
-                f"in_features={self.in_features}, out_features={self.out_features}"
+                "mode='rowcol' needs in_features=2 and out_features >= 2 * heads, got "
+                f"in_features={self.in_features}, out_features={self.out_features}, heads={self.heads}"
             )
         self.mode = mode
         if mode == "joint":
             self.net = _mlp(self.in_features, hidden, self.out_features, fk)
         else:
-            half = self.out_features // 2
-            self.row = _mlp(1, hidden, half, fk)
-            self.col = _mlp(1, hidden, self.out_features - half, fk)
+            hd = self.out_features // self.heads
+            self._half = hd // 2
+            self.row = _mlp(1, hidden, self.heads * self._half, fk)
+            self.col = _mlp(1, hidden, self.heads * (hd - self._half), fk)
 
     def forward(self, coords: Tensor) -> Tensor:
         """``(..., in_features) -> (..., out_features)``."""
@@ -136,10 +145,12 @@ class RelativePositionEncoder(nn.Module):
             )
         if self.mode == "joint":
             return self.net(coords)
-        return torch.cat([self.row(coords[..., :1]), self.col(coords[..., 1:])], dim=-1)
+        r = self.row(coords[..., :1]).unflatten(-1, (self.heads, -1))
+        c = self.col(coords[..., 1:]).unflatten(-1, (self.heads, -1))
+        return torch.cat([r, c], dim=-1).flatten(-2)  # head h: [row_h | col_h]
 
     def extra_repr(self) -> str:
-        return f"out_features={self.out_features}, mode={self.mode!r}"
+        return f"out_features={self.out_features}, mode={self.mode!r}, heads={self.heads}"
 
 
 class GroupRelativeEncoder(nn.Module):

@@ -230,11 +230,13 @@ class _ScaleConvBase(nn.Module):
         return _conv(y, blur.expand(c_out, 1, -1), groups=c_out, method="auto")
 
     def _init(self, fan_in: int) -> None:
-        bound = 1.0 / math.sqrt(fan_in)
+        # the reference wavelet networks' "He" scale: U(+-sqrt(2 / fan_in)), twice torch's
+        # default variance (bias: torch's default bound)
+        bound = math.sqrt(2.0 / fan_in)
         with torch.no_grad():
             self.weight.uniform_(-bound, bound)
             if self.bias is not None:
-                self.bias.uniform_(-bound, bound)
+                self.bias.uniform_(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))
 
     def wavelet_kernels(self) -> list[Tensor]:
         """The learned kernels whose last axis is time (for :func:`wavelet_admissibility_loss`)."""
