@@ -11,12 +11,12 @@ whose output channels are permuted the wrong way) proves that the same checks ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 
-from groupconv.groups import Group, MatrixLieGroup, lie_group_from_sympy
+from groupconv.groups import MatrixLieGroup, lie_group_from_sympy
+from groupconv.groups.custom_examples import QuarterTurns  # the docs' hand-written finite group
 from groupconv.models import GCNN
 from groupconv.nn import GroupConv, LiftingConv
 from groupconv.nn.attention import GroupSelfAttention
@@ -25,106 +25,6 @@ from groupconv.nn.separable import SeparableGroupConv
 from groupconv.testing import EquivarianceError, assert_equivariant, assert_invariant
 
 J = [[0.0, -1.0], [1.0, 0.0]]
-
-
-@dataclass(frozen=True)
-class RotMat4(Group):
-    """A user's hand-written finite group: the four rotations by multiples of 90 degrees, as
-    2 x 2 matrices (elements ``(*batch, 2, 2)``); coordinates of so(2) for ``log``/``exp``."""
-
-    name = "RotMat4"
-
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def algebra_dim(self) -> int:
-        return 1
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (2, 2)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def is_finite(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return 2
-
-    @property
-    def order(self) -> int:
-        return 4
-
-    def identity(self, batch_shape=(), device=None, dtype=None):
-        eye = torch.eye(2, **self._factory_kwargs(device, dtype))
-        return eye.expand(*tuple(batch_shape), 2, 2).clone()
-
-    def product(self, g, h):
-        return self.check_element(g, "g") @ self.check_element(h, "h")
-
-    def inverse(self, g):
-        return self.check_element(g).transpose(-1, -2).clone()
-
-    def _angle(self, g):
-        return torch.atan2(g[..., 1, 0], g[..., 0, 0])
-
-    def exp(self, X):
-        X = self._check_algebra(X)
-        k = torch.round(X[..., 0] / (math.pi / 2))
-        if bool(((X[..., 0] - k * math.pi / 2).abs() > 1e-4).any()):
-            raise ValueError("X must hold multiples of pi/2 (elements of RotMat4)")
-        t = k * math.pi / 2
-        c, s = torch.round(torch.cos(t)), torch.round(torch.sin(t))
-        return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-
-    def log(self, g):
-        g = self.check_element(g)
-        t = self._angle(g)
-        return (t - 2 * math.pi * torch.floor((t + math.pi) / (2 * math.pi))).unsqueeze(-1)
-
-    def matrix(self, g):
-        return self.check_element(g)
-
-    def elements(self, device=None, dtype=None):
-        return self.exp((torch.arange(4, **self._factory_kwargs(device, dtype)) * math.pi / 2)[:, None])
-
-    def index(self, g):
-        k = torch.round(self._angle(self.check_element(g)) / (math.pi / 2)).long()
-        return torch.remainder(k, 4)
-
-    def _check_membership(self, g, name):
-        ok = (g - torch.round(g)).abs().amax((-2, -1)) < 1e-5
-        ok = ok & ((g @ g.transpose(-1, -2) - torch.eye(2, dtype=g.dtype)).abs().amax((-2, -1)) < 1e-5)
-        ok = ok & (torch.linalg.det(g) > 0)
-        if not bool(ok.all()):
-            raise ValueError(f"{name} must hold 90-degree rotation matrices")
-
-    def sample(self, n, generator=None, device=None, dtype=None):
-        k = torch.randint(4, (self._check_n(n),), generator=generator)
-        return self.elements(device, dtype)[k.to(device)]
-
-    def grid(self, n, device=None, dtype=None):
-        if self._check_n(n) != 4:
-            raise ValueError(f"n must be 4 for RotMat4.grid, got {n}")
-        return self.elements(device, dtype)
-
-    def distance(self, g, h):
-        return torch.linalg.matrix_norm(self.check_element(g) - self.check_element(h))
-
-    def embedding(self, g):
-        t = self._angle(self.check_element(g))
-        return torch.stack([torch.cos(t), torch.sin(t)], -1)
-
-    @property
-    def embedding_dim(self) -> int:
-        return 2
 
 
 def generators_route():
@@ -138,7 +38,7 @@ def sympy_route():
     return lie_group_from_sympy([t], R, period=2 * math.pi, name="SO2sym")
 
 
-ROUTES = {"generators": generators_route, "sympy": sympy_route, "finite": RotMat4}
+ROUTES = {"generators": generators_route, "sympy": sympy_route, "finite": QuarterTurns}
 
 
 def _kw(G):
