@@ -8,6 +8,7 @@ import os
 import sys
 from importlib import metadata
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -26,6 +27,19 @@ pytest_plugins = [] if _loaded_by_entry_point() else ["groupconv.testing.plugin"
 # (a tiny op took 26 ms with 2 threads per worker vs 0.06 ms with 1). Override with
 # GROUPCONV_TEST_THREADS for a single-process run.
 torch.set_num_threads(int(os.environ.get("GROUPCONV_TEST_THREADS", "1")))
+
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny tensors or models (``pytestmark =
+    pytest.mark.usefixtures("one_thread")``): on the shared 2-core machines extra threads only
+    contend, whatever ``GROUPCONV_TEST_THREADS`` says for the rest of the suite."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 
 settings.register_profile(
     "groupconv",

@@ -20,13 +20,7 @@ CHEAP = ("identity", "inverse", "associativity", "exp_of_log", "log_of_exp")
 NO_HAAR = tuple(p for p in PROPERTIES if p != "haar_invariance")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention (-n 2 workers on 2 cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: 1 intra-op thread
 
 
 def _check_both_dtypes(G: Group, device: torch.device) -> GroupReport:

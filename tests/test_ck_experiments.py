@@ -28,13 +28,7 @@ NAMES = ("adding", "copy-memory", "mnist1d", "mnist1d-resolution")
 slow = pytest.mark.training
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is much faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: 1 intra-op thread
 
 
 def test_registered():

@@ -16,12 +16,7 @@ pytest.importorskip("sklearn")
 BASE = ["train", "smoke", "--quick", "--no-progress", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: 1 intra-op thread
 
 
 def _metrics(out) -> dict:

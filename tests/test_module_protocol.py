@@ -59,13 +59,7 @@ def _params(prop: str, entries: list[ZooEntry] | None = None) -> list:
 
 
 # ------------------------------------------------------------------------------ helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (5x CPU time on the shared 2 cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: 1 intra-op thread
 
 
 def _build(entry: ZooEntry, seed: int, device: torch.device | str = "cpu") -> nn.Module:

@@ -9,19 +9,10 @@ of docs/results.md by a margin for CPU-to-CPU float differences, never tuned on 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from groupconv.experiments.registry import run_seeds
 
-pytestmark = pytest.mark.training
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.training, pytest.mark.usefixtures("one_thread")]
 
 
 def test_mnist1d_ccnn_seed_mean():

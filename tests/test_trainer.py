@@ -29,13 +29,7 @@ from groupconv.experiments import (
 pytest.importorskip("sklearn")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models train faster on one thread, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: 1 intra-op thread
 
 
 def _toy(n: int = 96, seed: int = 0) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
