@@ -103,12 +103,9 @@ _CONVNET = _DT | {"extra-dim", "channels+1"}
 #: modules that still raise a torch error (RuntimeError / NotImplementedError) for a mutation,
 #: measured 2026-12-02 on this branch: the follow-up list of issue 12, item 6.
 KNOWN_GAPS: dict[str, set[str]] = {
-    "RelativePositionEncoder": _DT, "GroupTransformer-C4": _DT,
-    "GroupChannelAttention-C4": _DT, "FeatureAttention-C4": _DT, "WaveletNet": _DT, "TCN": _DT,
-    "ConvNet": _DT, "nn.ChannelLayerNorm": _DT - {"float16"} | {"drop-batch", "channels+1"},
-    "TransformerBlock-C4": _DT - {"float16"} | {"channels+1"},
+    "WaveletNet": _DT, "TCN": _DT, "ConvNet": _DT,
     "CausalConv1d": _CONVNET, "ResNetBlock": _CONVNET, "SequenceReadout": _CONVNET,
-    "TCNBlock": _CONVNET | {"drop-batch"}, "CCNNBlock": _DT | {"drop-batch", "channels+1"},
+    "TCNBlock": _CONVNET, "CCNNBlock": _DT | {"drop-batch", "channels+1"},
     "Z2CNN": _DT | {"tiny-space"},
 }
 _BY_ID = {e.id: e for e in ZOO}
