@@ -98,27 +98,10 @@ def _mutations(xs: tuple[torch.Tensor, ...]) -> dict[str, tuple[torch.Tensor, ..
 
 
 MUTATIONS = ["float16", "float64", "int64", "drop-batch", "extra-dim", "channels+1", "tiny-space"]
-_DT = {"float16", "float64", "int64"}
-_CONVNET = _DT | {"extra-dim", "channels+1"}
-#: modules that still raise a torch error (RuntimeError / NotImplementedError) for a mutation,
-#: measured 2026-12-02 on this branch: the follow-up list of issue 12, item 6.
-KNOWN_GAPS: dict[str, set[str]] = {
-    "GroupMeanPool": {"int64"}, "GlobalInvariantPool": {"int64"}, "GroupLayerNorm": {"int64"},
-    "ScaleTimeMaxPool": {"int64"}, "ScaleInvariantReadout": {"int64"},
-    "SpatialMaxPool": {"tiny-space"}, "SpatialAvgPool": {"tiny-space"},
-    "GroupBatchNorm": {"float64", "int64"},
-    "LiftingSelfAttention-C4": {"float16", "float64"}, "GroupSelfAttention-C4": {"float16", "float64"},
-    "GroupSelfAttention-SO2-8-mlp": {"float16", "float64"},
-    "SeparableGroupConv-C4": {"float16", "float64"},
-    "SeparableGroupConv-SO2-8-siren": {"float16", "float64", "tiny-space"},
-    "SetSelfAttention": _DT, "RelativePositionEncoder": _DT, "GroupTransformer-C4": _DT,
-    "GroupChannelAttention-C4": _DT, "FeatureAttention-C4": _DT, "WaveletNet": _DT, "TCN": _DT,
-    "ConvNet": _DT, "nn.ChannelLayerNorm": _DT - {"float16"} | {"drop-batch", "channels+1"},
-    "TransformerBlock-C4": _DT | {"channels+1"},
-    "CausalConv1d": _CONVNET, "ResNetBlock": _CONVNET, "SequenceReadout": _CONVNET,
-    "TCNBlock": _CONVNET | {"drop-batch"}, "CCNNBlock": _DT | {"drop-batch", "channels+1"},
-    "Z2CNN": _DT | {"tiny-space"}, "PartialGCNN-SO2": {"tiny-space"},
-}
+#: modules that still raise a torch error (RuntimeError / NotImplementedError) for a mutation:
+#: the follow-up list of issue 12, item 6 (83 cases over 30 modules when first measured,
+#: 2026-12-02; all closed since). Add ``"entry-id": {"mutation", ...}`` for a new known gap.
+KNOWN_GAPS: dict[str, set[str]] = {}
 _BY_ID = {e.id: e for e in ZOO}
 CASES = [
     pytest.param(e.id, m, marks=pytest.mark.xfail(strict=True, raises=(RuntimeError, NotImplementedError),

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..nn.transformer import ChannelLayerNorm  # per-position LayerNorm over channels (shared)
 
 __all__ = [
@@ -90,6 +90,11 @@ class CausalConv1d(nn.Conv1d):
                          dilation=check_positive_int(dilation, "dilation"), bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        x = check_float_tensor(x, "x")
+        if x.dim() not in (2, 3) or x.shape[-2] != self.in_channels:
+            raise ValueError(f"x must have shape ([B,] in_channels={self.in_channels}, L), got shape "
+                             f"{tuple(x.shape)}")
+        check_input_dtype(x, self.weight, "CausalConv1d")
         return super().forward(F.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
 
 
@@ -124,13 +129,26 @@ class TCNBlock(nn.Module):
         self.conv2 = conv_factory(out_channels, out_channels)
         self.norm2 = make_norm(norm, out_channels, data_dim)
         self.dropout = nn.Dropout(dropout)
+        self.in_channels, self.data_dim = in_channels, data_dim
         conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[data_dim - 1]
         self.shortcut = conv(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        x = _check_block_input(self, x, self.in_channels, self.data_dim)
         y = self.dropout(torch.relu(self.norm1(self.conv1(x))))
         y = self.dropout(torch.relu(self.norm2(self.conv2(y))))
         return torch.relu(y + self.shortcut(x))
+
+
+def _check_block_input(module: nn.Module, x: Tensor, channels: int, data_dim: int) -> Tensor:
+    """Float ``x`` of shape ``(B, channels, *data_dim spatial)`` in the dtype of ``module``'s parameters."""
+    x = check_float_tensor(x, "x")
+    name = type(module).__name__
+    if x.dim() != 2 + data_dim or x.shape[1] != channels:
+        raise ValueError(f"{name}: x must have shape (B, channels={channels}, *{data_dim} spatial dims), "
+                         f"got shape {tuple(x.shape)}")
+    check_input_dtype(x, next(module.parameters(), None), name)
+    return x
 
 
 def _check_dropout(p: float) -> float:
@@ -159,6 +177,11 @@ class SequenceReadout(nn.Module):
                                 check_positive_int(out_channels, "out_channels"), 1)
 
     def forward(self, h: Tensor) -> Tensor:  # noqa: D102
+        h = check_float_tensor(h, "h")
+        if h.dim() != 3 or h.shape[1] != self.linear.in_channels:
+            raise ValueError(f"h must have shape (B, hidden_channels={self.linear.in_channels}, L), "
+                             f"got shape {tuple(h.shape)}")
+        check_input_dtype(h, self.linear.weight, "SequenceReadout", "h")
         if self.readout == "sequence":
             return self.linear(h)
         z = h[:, :, -1:] if self.readout == "last" else h.mean(-1, keepdim=True)
@@ -168,10 +191,12 @@ class SequenceReadout(nn.Module):
         return f"readout={self.readout!r}"
 
 
-def _check_seq_input(x: Tensor, in_channels: int) -> Tensor:
-    x = check_tensor(x, "x")
+def _check_seq_input(x: Tensor, in_channels: int, module: nn.Module | None = None) -> Tensor:
+    x = check_float_tensor(x, "x")
     if x.dim() != 3 or x.shape[1] != in_channels:
         raise ValueError(f"x must have shape (B, in_channels={in_channels}, L), got {tuple(x.shape)}")
+    if module is not None:
+        check_input_dtype(x, next(module.parameters(), None), type(module).__name__)
     return x
 
 
@@ -224,7 +249,7 @@ class TCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, L)`` -> ``(B, C_out)`` (or ``(B, C_out, L)`` with ``readout="sequence"``)."""
-        return self.head(self.blocks(_check_seq_input(x, self.in_channels)))
+        return self.head(self.blocks(_check_seq_input(x, self.in_channels, self)))
 
 
 class ConvNet(nn.Module):
@@ -268,9 +293,10 @@ class ConvNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, *spatial)`` -> logits ``(B, num_classes)``."""
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
         if x.dim() != self.data_dim + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape (B, in_channels={self.in_channels}, *spatial) with "
                              f"{self.data_dim} spatial dims, got {tuple(x.shape)}")
+        check_input_dtype(x, self.linear.weight, "ConvNet")
         h = self.features(x)
         return self.linear(h.flatten(2).mean(-1))

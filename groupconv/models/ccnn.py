@@ -37,7 +37,7 @@ import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
-from .baselines import NormName, _check_dropout, make_norm
+from .baselines import NormName, _check_block_input, _check_dropout, make_norm
 from .ckcnn import CONV_TYPES, ConvName, make_continuous_conv
 
 __all__ = ["CCNN", "CCNNBlock"]
@@ -74,6 +74,7 @@ class CCNNBlock(nn.Module):
             raise ValueError(f"data_dim must be 1, 2 or 3, got {data_dim!r}")
         _check_dropout(dropout)
         self.prenorm = bool(prenorm)
+        self.channels, self.data_dim = channels, data_dim
         self.norm = make_norm(norm, channels, data_dim)
         self.conv = conv_factory(channels, channels)
         self.dropout = nn.Dropout(dropout)
@@ -81,6 +82,7 @@ class CCNNBlock(nn.Module):
         self.act = nn.GELU()
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        x = _check_block_input(self, x, self.channels, self.data_dim)
         h = self.norm(x) if self.prenorm else x
         h = self.act(self.linear(self.dropout(self.act(self.conv(h)))))
         return x + h if self.prenorm else self.norm(x + h)

@@ -30,7 +30,7 @@ import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
-from .baselines import NormName, _check_dropout, make_norm
+from .baselines import NormName, _check_block_input, _check_dropout, make_norm
 from .ckcnn import CONV_TYPES, ConvName, make_continuous_conv
 
 __all__ = ["FlexNet", "ResNetBlock"]
@@ -67,6 +67,7 @@ class ResNetBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.conv2 = conv_factory(out_channels, out_channels)
         self.norm2 = make_norm(norm, out_channels, data_dim)
+        self.in_channels, self.data_dim = in_channels, data_dim
         if in_channels != out_channels:
             self.shortcut: nn.Module = nn.Sequential(_CONV[data_dim - 1](in_channels, out_channels, 1),
                                                      make_norm(norm, out_channels, data_dim))
@@ -74,6 +75,7 @@ class ResNetBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        x = _check_block_input(self, x, self.in_channels, self.data_dim)
         h = self.dropout(torch.relu(self.norm1(self.conv1(x))))
         h = self.norm2(self.conv2(h))
         return torch.relu(h + self.shortcut(x))

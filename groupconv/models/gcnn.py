@@ -40,7 +40,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..groups.base import Group
 from ..nn.gconv import GroupConv, LiftingConv
 from ..nn.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
@@ -294,11 +294,20 @@ class Z2CNN(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The last feature map ``(B, channels[-1], h, w)``."""
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x must have shape (B, in_channels={self.in_channels}, H, W), got shape {tuple(x.shape)}"
             )
+        check_input_dtype(x, self.convs[0].weight, "Z2CNN")
+        size = min(x.shape[-2:])  # host shape arithmetic: every 2x2 max pool needs >= 2 pixels
+        for i, conv in enumerate(self.convs):
+            size += 2 * conv.padding[0] - conv.kernel_size[0] + 1
+            if i in self.pool_after:
+                if size < 2:
+                    raise ValueError(f"Z2CNN: x of spatial size {tuple(x.shape[-2:])} is too small for "
+                                     f"the 2x2 max pool after layer {i}; use a larger input")
+                size //= 2
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             x = self.dropout(torch.relu(norm(conv(x))))
             if i in self.pool_after:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..nn.wavelet import (
     ScaleGroupConv1d,
     ScaleInvariantReadout,
@@ -123,9 +123,10 @@ class WaveletNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The last scale-translation map ``(B, C_last, N_out, L')`` before the readout."""
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
         if x.dim() != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must be a signal (B, {self.in_channels}, L), got shape {tuple(x.shape)}")
+        check_input_dtype(x, next(self.parameters(), None), "WaveletNet")
         if x.shape[-1] < self.pool ** (len(self.convs) + 1):
             raise ValueError(
                 f"x must have at least pool^(layers) = {self.pool ** (len(self.convs) + 1)} samples, "

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int, check_tensor
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField, TokenField
 from .positional import (
@@ -209,6 +209,7 @@ class _GroupAttention(nn.Module):
                 )
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        check_input_dtype(x, self.query.weight, type(self).__name__)
         H, W = x.shape[-2:]
         if self.patch_size is not None and self.patch_size > min(H, W):
             raise ValueError(
@@ -443,7 +444,8 @@ class SetSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, return_attention: bool = False):
         """``(B, N, C) -> (B, N, C)``; with ``return_attention=True`` also ``(B, heads, N, N)``."""
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
+        check_input_dtype(x, self.qkv.weight, "SetSelfAttention")
         if x.dim() != 3 or x.shape[-1] != self.channels:
             raise ValueError(
                 f"x must be tokens (B, N, channels={self.channels}), got shape {tuple(x.shape)}"

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..groups.base import Group
 from .gconv import GroupConv, LiftingConv
 
@@ -110,6 +110,7 @@ class GroupChannelAttention(nn.Module):
         return flat.sum(dim=-1) / flat.shape[-1] if name == "mean" else flat.max(dim=-1).values
 
     def forward(self, x: Tensor) -> Tensor:
+        x = check_float_tensor(x, "x")
         lead = 2 if self.group is None else 3
         if x.dim() != lead + self.spatial_dims or x.shape[1] != self.channels or (
             self.group is not None and x.shape[2] != self.num_elements
@@ -123,6 +124,7 @@ class GroupChannelAttention(nn.Module):
             w1, w2 = self.fc1.expanded_weight().flatten(1), self.fc2.expanded_weight().flatten(1)
             n = self.num_elements
             b1, b2 = self.fc1.bias.repeat_interleave(n), self.fc2.bias.repeat_interleave(n)
+        check_input_dtype(x, w1, type(self).__name__)
         logits = 0
         for name in self.statistics:
             s = self.statistic(x, name).flatten(1)

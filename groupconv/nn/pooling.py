@@ -32,7 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor, check_positive_int, check_tensor
+from .._validation import (
+    check_float_tensor,
+    check_input_dtype,
+    check_kernel_fits,
+    check_positive_int,
+    check_tensor,
+)
 
 __all__ = [
     "GroupMaxPool",
@@ -59,6 +65,10 @@ def _check_group_map(x: object, spatial_dims: int | None, name: str = "x") -> Te
             f"{name} must have shape (B, C, N, *{spatial_dims} spatial dims), got shape {tuple(x.shape)}"
         )
     return x
+
+
+def _ntuple(value: int | Sequence[int], d: int) -> tuple[int, ...]:
+    return (int(value),) * d if isinstance(value, int) else tuple(int(v) for v in value)
 
 
 def _check_spatial_dims(spatial_dims: int | None) -> int | None:
@@ -100,7 +110,7 @@ class GroupMeanPool(GroupMaxPool):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return _check_group_map(x, self.spatial_dims).mean(dim=2)
+        return check_float_tensor(_check_group_map(x, self.spatial_dims), "x").mean(dim=2)
 
 
 class _SpatialPool(nn.Module):
@@ -127,6 +137,8 @@ class _SpatialPool(nn.Module):
                 f"x must have shape (B, C, *{d} spatial) or (B, C, N, *{d} spatial), "
                 f"got shape {tuple(x.shape)}"
             )
+        check_kernel_fits(x.shape[-d:], _ntuple(self.kernel_size, d), _ntuple(self.padding, d), (1,) * d,
+                          type(self).__name__)
         lead = x.shape[: x.dim() - d]
         y = self._fn[d](x.reshape(lead[0], -1, *x.shape[-d:]), self.kernel_size, self.stride, self.padding)
         return y.view(*lead, *y.shape[-d:])
@@ -268,7 +280,7 @@ class GlobalInvariantPool(nn.Module):
         self.spatial_dims = _check_spatial_dims(spatial_dims)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_group_map(x, self.spatial_dims)
+        x = check_float_tensor(_check_group_map(x, self.spatial_dims), "x")
         if self.spatial_dims is None and x.dim() == 4:  # (B, C, H, W) has no group axis
             raise ValueError(
                 f"GlobalInvariantPool: x must have shape (B, C, N, H, W) (a group axis N), got shape "
@@ -310,6 +322,12 @@ class GroupBatchNorm(nn.BatchNorm3d):
         self.spatial_dims = _check_spatial_dims(spatial_dims)
 
     def _check_input_dim(self, input: Tensor) -> None:
+        check_float_tensor(input, "x")
+        ref = self.weight if self.weight is not None else self.running_mean
+        # torch's batch_norm accepts half/bfloat16 x with float32 statistics: only refuse the rest
+        if not (input.dtype in (torch.float16, torch.bfloat16) and ref is not None
+                and ref.dtype == torch.float32):
+            check_input_dtype(input, ref, "GroupBatchNorm")
         if input.dim() != 3 + self.spatial_dims:
             raise ValueError(
                 f"x must have shape (B, C, N, *{self.spatial_dims} spatial dims), "
@@ -351,7 +369,7 @@ class GroupLayerNorm(nn.Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_group_map(x, None)
+        x = check_float_tensor(_check_group_map(x, None), "x")
         if x.shape[1] != self.num_channels:
             raise ValueError(
                 f"x must have num_channels={self.num_channels} channels (dim 1), got shape {tuple(x.shape)}"

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int, check_tensor
 from ..groups.base import Group
 from ..spaces import Field, check_single_element
 
@@ -139,6 +139,8 @@ class RelativePositionEncoder(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         """``(..., in_features) -> (..., out_features)``."""
+        coords = check_float_tensor(coords, "coords")
+        check_input_dtype(coords, next(self.parameters(), None), "RelativePositionEncoder", "coords")
         if coords.shape[-1] != self.in_features:
             raise ValueError(
                 f"coords must have shape (..., {self.in_features}), got {tuple(coords.shape)}"

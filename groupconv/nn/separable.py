@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_input_dtype, check_kernel_fits, check_positive_int, check_tensor
 from ..groups.base import Group
 from ..groups.products import DirectProduct
 from ..groups.rotations import SO2
@@ -484,6 +484,8 @@ class SeparableGroupConv(nn.Module):
             )
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        check_input_dtype(x, next(self.parameters(), None), "SeparableGroupConv")
+        check_kernel_fits(x.shape[-d:], self.kernel_size, self.padding, self.dilation, "SeparableGroupConv")
         return x
 
     def _spatial(self, u: Tensor, S: Tensor, groups: int) -> Tensor:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..groups.base import Group
 from ..spaces import GridField, GroupGridField, TrivialField
 from .attention import GroupSelfAttention, LiftingSelfAttention
@@ -70,6 +70,13 @@ class ChannelLayerNorm(nn.Module):
                                  dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = check_float_tensor(x, "x")
+        c = self.norm.normalized_shape[0]
+        if x.dim() < 2 or x.shape[1] != c:
+            raise ValueError(f"x must have shape (B, channels={c}, ...), got shape {tuple(x.shape)}")
+        w = self.norm.weight
+        if not (x.dtype in (torch.float16, torch.bfloat16) and w is not None and w.dtype == torch.float32):
+            check_input_dtype(x, w, "ChannelLayerNorm")  # torch's layer_norm takes half x, float affine
         return self.norm(x.movedim(1, -1)).movedim(-1, 1)
 
 
@@ -297,12 +304,13 @@ class GroupTransformer(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The equivariant feature map ``(B, num_classes, N, H', W')`` before the readout."""
-        x = check_tensor(x, "x")
+        x = check_float_tensor(x, "x")
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x must be images (B, in_channels={self.in_channels}, H, W), got shape "
                 f"{tuple(x.shape)}"
             )
+        check_input_dtype(x, next(self.parameters(), None), "GroupTransformer")
         x = self.input_dropout(x)
         if self.embedding != "none":
             x = self.embed(x.movedim(1, -1)).movedim(-1, 1)

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_float_tensor, check_positive_int, check_tensor
 from ..functional.fftconv import conv as _conv
 from ..groups.products import ScaleTranslation
 from ..kernels.regularizers import wavelet_zero_mean_loss
@@ -417,7 +417,7 @@ class ScaleTimeMaxPool(nn.Module):
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_scale_map(x)
+        x = check_float_tensor(_check_scale_map(x), "x")
         B, C, N, L = x.shape
         if L < self.kernel_size:
             raise ValueError(f"x must have length L >= kernel_size={self.kernel_size}, got L={L}")
@@ -447,7 +447,7 @@ class ScaleInvariantReadout(nn.Module):
         self.order = order
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_scale_map(x)
+        x = check_float_tensor(_check_scale_map(x), "x")
         if self.order == "time_first":
             return x.mean(dim=-1).amax(dim=-1)
         return x.amax(dim=2).mean(dim=-1)
