@@ -38,8 +38,8 @@ def test_mnist1d_ccnn_seed_mean():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_six_rotated_other_seeds(seed):
-    # six-mirrored is NOT checked here: at seeds 1 and 2 its partial model stays at 54 % / 50 %
-    # (docs/results.md); only seed 0 reaches 100 % (tests/test_partial_experiments.py)
+    # six-mirrored over seeds 0-2: tests/test_partial_experiments.py::
+    # test_six_mirrored_claims_hold_over_seeds (issue 10)
     rep = run_partial_experiment("six-rotated", config={"seed": seed}, verbose=False, progress=False,
                                  device="cpu")
     assert rep["partial"]["test_accuracy"] >= 0.95
