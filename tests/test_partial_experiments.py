@@ -209,12 +209,18 @@ def test_six_rotated_claims_hold_over_seeds():
     assert sum(per_seed) / len(per_seed) < 0.8  # seed mean of the mean partial measure: 0.61 measured
 
 
+#: six-mirrored (init_keep 0.3) over seeds 0-4 on an AMD EPYC (2 shared cores, 2026-12-02):
+#: test accuracy 0.972 / 0.986 / 1.0 / 0.972 / 0.986 (validation-selected; val 1.0 on every seed),
+#: pairs predicted alike <= 0.056. With the old init_keep 0.7: 1.0 / 0.542 / 0.500 over seeds
+#: 0-2 (issue 10).
 @pytest.mark.training
-def test_six_mirrored_seed0_run():
-    """Seed 0 only: seeds 1 and 2 of six-mirrored ended at chance (test accuracy 0.54 and 0.50,
-    2026-12-02), so no across-seed accuracy claim holds for this experiment yet (reported on
-    issue 12). Seed 0 passes with a margin: accuracy 1.0, last-layer measure 0.40."""
-    rep = run_partial_experiment("six-mirrored", verbose=False, progress=False)
-    assert rep["partial"]["test_accuracy"] >= 0.95
-    assert rep["control"]["test_accuracy"] == 0.5 and rep["control"]["pair_agreement"] == 1.0
-    assert rep["partial"]["extents"]["conv2"]["measure"] < 0.7
+def test_six_mirrored_claims_hold_over_seeds():
+    reports = [run_partial_experiment("six-mirrored", config={"seed": s}, control=(s == 0), verbose=False,
+                                      progress=False) for s in SEEDS]
+    control = reports[0]["control"]  # exact by construction: an invariant model cannot tell 6 from its mirror
+    assert control["test_accuracy"] == 0.5 and control["pair_agreement"] == 1.0
+    for rep in reports:
+        assert rep["partial"]["test_accuracy"] >= 0.95  # >= 0.972 on seeds 0-4 measured
+        assert rep["partial"]["pair_agreement"] <= 0.1  # <= 0.056 measured: pairs told apart
+        # some group conv dropped the reflections in the selected model (mirror p <= 0.15 measured)
+        assert min(e["mirror"] for e in rep["partial"]["extents"].values() if e["partial"]) < 0.5
