@@ -307,8 +307,9 @@ class _ContinuousConvNd(nn.Module):
         """Per-axis crop of the kernel coordinates (identity here; FlexConv crops to its mask)."""
         return axes
 
-    def _maybe_chang(self, grid: Tensor) -> None:
-        """The one-shot output scaling (module docstring) on the kernel grid ``(*k, D)``."""
+    def _maybe_chang(self, grid: Tensor, keep: Tensor | None = None) -> None:
+        """The one-shot output scaling (module docstring) on the kernel grid ``(*k, D)``;
+        ``keep`` (``(*k)``, 0/1) zeroes taps outside the crop (FlexConv's compiled bucket)."""
         net = self.kernel_net
         pending = hasattr(net, "chang_initialize_") and not getattr(net, "is_chang_initialized", True)
         if not (self.chang_init and pending):
@@ -319,6 +320,8 @@ class _ContinuousConvNd(nn.Module):
         if self.chang_rule == "energy":
             with torch.no_grad():  # init-time: one evaluation of the kernel on its grid
                 v = self._kernel_values(grid)
+                if keep is not None:
+                    v = v * keep.unsqueeze(-1)
                 per_out = self.in_channels if self.separable else self.out_channels
                 energy = v.square().sum() / per_out
                 factor = (self.chang_gain / energy.clamp_min(torch.finfo(v.dtype).tiny)).sqrt()

@@ -173,7 +173,7 @@ class _FlexMixin(_ContinuousConvNd):
         for kd in keeps[1:]:
             keep = keep.unsqueeze(-1) * kd
         ks = tuple(grid.shape[:-1])
-        self._maybe_chang(math.prod(ks))
+        self._maybe_chang(grid, keep)
         values = self._kernel_values(grid) * keep.unsqueeze(-1)
         values = values.movedim(-1, 0) * self.amplitude_scale(size)
         if self.separable:
