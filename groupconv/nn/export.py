@@ -57,7 +57,7 @@ from .pooling import (
     GroupMeanPool,
     SpatialAvgPool,
     SpatialMaxPool,
-    disc_mask,
+    reduce_space,
 )
 
 __all__ = ["FlatGroupPool", "FlatGroupLayerNorm", "export_module", "export_stack"]
@@ -102,13 +102,7 @@ class FlatGroupPool(nn.Module):
         x = x.amax(dim=2) if self.group_reduce == "max" else x.mean(dim=2)
         if self.spatial_reduce is None:
             return x
-        dims = tuple(range(2, x.dim()))
-        if self.disc:  # the inscribed disc only, as GlobalInvariantPool(disc=True)
-            m = disc_mask(x.shape[-2:], x.device, x.dtype)
-            if self.spatial_reduce == "max":
-                return x.masked_fill(m == 0, float("-inf")).amax(dim=dims)
-            return (x * m).sum(dim=dims) / m.sum()
-        return x.amax(dim=dims) if self.spatial_reduce == "max" else x.mean(dim=dims)
+        return reduce_space(x, self.spatial_reduce, self.disc)  # as GlobalInvariantPool's readout
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"num_elements={self.num_elements}, group_reduce={self.group_reduce!r}, "

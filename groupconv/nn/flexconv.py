@@ -38,7 +38,6 @@ a parameter-name mismatch). Use the names to build a parameter group.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 

@@ -244,6 +244,18 @@ def disc_mask(size: Sequence[int], device: torch.device | str | None = None,
     return (d2 <= (min(h, w) / 2) ** 2 + 1e-9).to(dtype)
 
 
+def reduce_space(x: Tensor, reduce: str, disc: bool = False) -> Tensor:
+    """``(B, C, *s) -> (B, C)``: max or mean over space, over the inscribed disc only
+    (:func:`disc_mask` of the last two dims) when ``disc``. Shared by the invariant readouts."""
+    dims = tuple(range(2, x.dim()))
+    if disc:
+        m = disc_mask(x.shape[-2:], x.device, x.dtype)
+        if reduce == "max":
+            return x.masked_fill(m == 0, float("-inf")).amax(dim=dims)
+        return (x * m).sum(dim=dims) / m.sum()
+    return x.amax(dim=dims) if reduce == "max" else x.mean(dim=dims)
+
+
 class GlobalInvariantPool(nn.Module):
     """Invariant readout ``(B, C, N, *s) -> (B, C)``: reduce the group axis, then space.
 
@@ -286,15 +298,9 @@ class GlobalInvariantPool(nn.Module):
                 f"GlobalInvariantPool: x must have shape (B, C, N, H, W) (a group axis N), got shape "
                 f"{tuple(x.shape)}; for 1-D group maps (B, C, N, L) pass spatial_dims=1")
         x = x.amax(dim=2) if self.group_reduce == "max" else x.mean(dim=2)
-        dims = tuple(range(2, x.dim()))
-        if self.disc:
-            if x.dim() != 4:
-                raise ValueError(f"disc=True needs 2D maps (B, C, N, H, W), got shape {tuple(x.shape)}")
-            m = disc_mask(x.shape[-2:], x.device, x.dtype)
-            if self.spatial_reduce == "max":
-                return x.masked_fill(m == 0, float("-inf")).amax(dim=dims)
-            return (x * m).sum(dim=dims) / m.sum()
-        return x.amax(dim=dims) if self.spatial_reduce == "max" else x.mean(dim=dims)
+        if self.disc and x.dim() != 4:
+            raise ValueError(f"disc=True needs 2D maps (B, C, N, H, W), got shape {tuple(x.shape)}")
+        return reduce_space(x, self.spatial_reduce, self.disc)
 
     def extra_repr(self) -> str:
         s = f"group_reduce={self.group_reduce!r}, spatial_reduce={self.spatial_reduce!r}"
