@@ -168,8 +168,8 @@ VERIFY = [
     ("md", "## One layer, its fields, its report"),
     ("code", """\
 from groupconv.groups import CyclicGroup, DihedralGroup
-from groupconv.nn.gconv import GroupConv, LiftingConv
-from groupconv.nn.pooling import GlobalInvariantPool, GroupBatchNorm
+from groupconv.nn.group.gconv import GroupConv, LiftingConv
+from groupconv.nn.group.pooling import GlobalInvariantPool, GroupBatchNorm
 from groupconv.spaces import ImageField
 from groupconv.testing import EquivarianceError, assert_equivariant, assert_invariant
 
@@ -221,7 +221,7 @@ ATTENTION = [
     ("code", SETUP),
     ("code", """\
 from groupconv.groups import CyclicGroup
-from groupconv.nn.attention import LiftingSelfAttention
+from groupconv.nn.attention.self_attention import LiftingSelfAttention
 from groupconv.testing import assert_equivariant
 
 C4 = CyclicGroup(4)
@@ -341,11 +341,11 @@ partial_model.set_fully_equivariant(False)"""),
 
 NOTEBOOKS = {
     "01_groups_tour.ipynb": (GROUPS_TOUR, ["groupconv.groups", "groupconv.testing"]),
-    "02_continuous_kernels.ipynb": (CONTINUOUS_KERNELS, ["groupconv.kernels", "groupconv.nn.flexconv"]),
-    "03_verify_equivariance.ipynb": (VERIFY, ["groupconv.nn.gconv", "groupconv.nn.pooling",
+    "02_continuous_kernels.ipynb": (CONTINUOUS_KERNELS, ["groupconv.kernels", "groupconv.nn.continuous.flexconv"]),
+    "03_verify_equivariance.ipynb": (VERIFY, ["groupconv.nn.group.gconv", "groupconv.nn.group.pooling",
                                               "groupconv.data"]),
-    "04_attention_maps.ipynb": (ATTENTION, ["groupconv.nn.attention"]),
-    "05_partial_equivariance.ipynb": (PARTIAL, ["groupconv.nn.partial", "groupconv.models.partial_gcnn",
+    "04_attention_maps.ipynb": (ATTENTION, ["groupconv.nn.attention.self_attention"]),
+    "05_partial_equivariance.ipynb": (PARTIAL, ["groupconv.nn.group.partial", "groupconv.models.partial_gcnn",
                                                 "groupconv.experiments.partial_experiments"]),
 }
 

@@ -99,8 +99,8 @@ def _groups():
 
 C4, D4, SO2_ = _groups()
 
-# ---- groupconv.nn.gconv
-m_gc = _load("groupconv.nn.gconv")
+# ---- groupconv.nn.group.gconv
+m_gc = _load("groupconv.nn.group.gconv")
 if m_gc is not None:
     _add(m_gc, "LiftingConv", "LiftingConv-C4", lambda: m_gc.LiftingConv(2, 3, C4, 3, padding=1), IMG,
          tags=("cheap",))
@@ -124,8 +124,8 @@ if m_gc is not None:
     _add(m_gc, "GroupConv", "GroupConv-SO2-8-haar", _random_grid_gconv, _gmap(3, 8),
          notes="random output grid in train mode")
 
-# ---- groupconv.nn.ckconv / flexconv
-m_ck = _load("groupconv.nn.ckconv")
+# ---- groupconv.nn.continuous.ckconv / flexconv
+m_ck = _load("groupconv.nn.continuous.ckconv")
 if m_ck is not None:
     _add(m_ck, "CKConv", "CKConv-1d-siren-causal",
          lambda: m_ck.CKConv(2, 3, 1, "siren", causal=True), SEQ, **LAZY_SEQ)
@@ -135,7 +135,7 @@ if m_ck is not None:
          lambda: m_ck.CKConv(2, 3, 1, "magnet", conv_method="fft"), SEQ, **LAZY_SEQ)
     _add(m_ck, "SeparableCKConv", "SeparableCKConv-1d",
          lambda: m_ck.SeparableCKConv(2, 3, 1, kernel_size=9), SEQ, **LAZY_SEQ)
-m_fx = _load("groupconv.nn.flexconv")
+m_fx = _load("groupconv.nn.continuous.flexconv")
 if m_fx is not None:
     _add(m_fx, "FlexConv", "FlexConv-2d",
          lambda: m_fx.FlexConv(2, 3, 2, kernel_size=9, mask_init_sigma=0.3), IMG, **LAZY_IMG)
@@ -144,8 +144,8 @@ if m_fx is not None:
     _add(m_fx, "SeparableFlexConv", "SeparableFlexConv-1d",
          lambda: m_fx.SeparableFlexConv(2, 3, 1, mask_init_sigma=0.3), SEQ, **LAZY_SEQ)
 
-# ---- groupconv.nn.pooling
-m_p = _load("groupconv.nn.pooling")
+# ---- groupconv.nn.group.pooling
+m_p = _load("groupconv.nn.group.pooling")
 if m_p is not None:
     _add(m_p, "GroupMaxPool", "GroupMaxPool", lambda: m_p.GroupMaxPool(), _gmap(2, 4))
     _add(m_p, "GroupMeanPool", "GroupMeanPool", lambda: m_p.GroupMeanPool(), _gmap(2, 4))
@@ -157,15 +157,15 @@ if m_p is not None:
     _add(m_p, "GroupBatchNorm", "GroupBatchNorm", lambda: m_p.GroupBatchNorm(2), _gmap(2, 4))
     _add(m_p, "GroupLayerNorm", "GroupLayerNorm", lambda: m_p.GroupLayerNorm(2), _gmap(2, 4))
 
-# ---- groupconv.nn.export (plain-torch forms on flattened (B, C N, H, W) maps)
-m_ex = _load("groupconv.nn.export")
+# ---- groupconv.nn.group.export (plain-torch forms on flattened (B, C N, H, W) maps)
+m_ex = _load("groupconv.nn.group.export")
 if m_ex is not None:
     _add(m_ex, "FlatGroupPool", "FlatGroupPool", lambda: m_ex.FlatGroupPool(4), _rand(2, 8, 9, 9))
     _add(m_ex, "FlatGroupLayerNorm", "FlatGroupLayerNorm", lambda: m_ex.FlatGroupLayerNorm(2, 4),
          _rand(2, 8, 9, 9))
 
-# ---- groupconv.nn.attention / positional / transformer
-m_a = _load("groupconv.nn.attention")
+# ---- groupconv.nn.attention.self_attention / positional / transformer
+m_a = _load("groupconv.nn.attention.self_attention")
 if m_a is not None:
     _add(m_a, "LiftingSelfAttention", "LiftingSelfAttention-C4",
          lambda: m_a.LiftingSelfAttention(2, 4, C4, heads=2, patch_size=3), _rand(2, 2, 6, 6))
@@ -176,7 +176,7 @@ if m_a is not None:
                                         group_encoding="mlp"), _gmap(2, 8, 5))
     _add(m_a, "SetSelfAttention", "SetSelfAttention",
          lambda: m_a.SetSelfAttention(4, heads=2, num_tokens=5), _rand(2, 5, 4))
-m_pos = _load("groupconv.nn.positional")
+m_pos = _load("groupconv.nn.attention.positional")
 if m_pos is not None:
     _add(m_pos, "RelativePositionEncoder", "RelativePositionEncoder",
          lambda: m_pos.RelativePositionEncoder(4, mode="rowcol"), _rand(3, 5, 2))
@@ -184,7 +184,7 @@ if m_pos is not None:
          lambda: m_pos.GroupRelativeEncoder(C4, C4.elements(), 3), _none)
     _add(m_pos, "GroupRelativeEncoder", "GroupRelativeEncoder-SO2-8-mlp",
          lambda: m_pos.GroupRelativeEncoder(SO2_, SO2_.grid(8), 3, mode="mlp"), _none)
-m_t = _load("groupconv.nn.transformer")
+m_t = _load("groupconv.nn.attention.transformer")
 if m_t is not None:
     _add(m_t, "ChannelLayerNorm", "nn.ChannelLayerNorm", lambda: m_t.ChannelLayerNorm(2),
          _gmap(2, 4))
@@ -213,8 +213,8 @@ if m_wn is not None:
          lambda: m_wn.WaveletNet(1, 3, channels=(3, 4), num_scales=3, lift_kernel_size=7,
                                  crop=True, scale_support=2, pool=2), _rand(2, 1, 64))
 
-# ---- groupconv.nn.separable (not exported yet)
-m_s = _load("groupconv.nn.separable")
+# ---- groupconv.nn.group.separable (not exported yet)
+m_s = _load("groupconv.nn.group.separable")
 if m_s is not None:
     _add(m_s, "SeparableGroupConv", "SeparableGroupConv-C4",
          lambda: m_s.SeparableGroupConv(3, 2, C4, 3, padding=1), _gmap(3, 4))
@@ -224,8 +224,8 @@ if m_s is not None:
     _add(m_s, "PointwiseGroupConv", "PointwiseGroupConv-C4",
          lambda: m_s.PointwiseGroupConv(3, 2, C4), _gmap(3, 4))
 
-# ---- groupconv.nn.partial (not exported yet)
-m_pa = _load("groupconv.nn.partial")
+# ---- groupconv.nn.group.partial (not exported yet)
+m_pa = _load("groupconv.nn.group.partial")
 if m_pa is not None:
     _add(m_pa, "PartialLiftingConv", "PartialLiftingConv-SO2-8",
          lambda: m_pa.PartialLiftingConv(2, 3, SO2_, 3, num_elements=8, kernel_net="siren"), IMG,
@@ -235,7 +235,7 @@ if m_pa is not None:
          notes="stochastic in train mode")
 
     def _group_sequential():
-        from groupconv.nn.pooling import GlobalInvariantPool, GroupBatchNorm
+        from groupconv.nn.group.pooling import GlobalInvariantPool, GroupBatchNorm
 
         return m_pa.GroupSequential(
             m_pa.PartialLiftingConv(1, 3, C4, 3, partial=False), GroupBatchNorm(3), nn.ReLU(),
@@ -243,8 +243,8 @@ if m_pa is not None:
 
     _add(m_pa, "GroupSequential", "GroupSequential-C4", _group_sequential, _rand(2, 1, 9, 9))
 
-# ---- groupconv.nn.attentive (not exported yet)
-m_at = _load("groupconv.nn.attentive")
+# ---- groupconv.nn.attention.attentive (not exported yet)
+m_at = _load("groupconv.nn.attention.attentive")
 if m_at is not None:
     _add(m_at, "GroupChannelAttention", "GroupChannelAttention-C4",
          lambda: m_at.GroupChannelAttention(4, C4), _gmap(4, 4))
@@ -323,8 +323,8 @@ if m_pg is not None:
          notes="stochastic in train mode")
 
 
-# ---- groupconv.nn.points
-m_pts = _load("groupconv.nn.points")
+# ---- groupconv.nn.group.points
+m_pts = _load("groupconv.nn.group.points")
 if m_pts is not None:
     def _lifted(group_name: str, n: int = 10, frames: int = 2, channels: int = 2):
         def make(gen: torch.Generator) -> tuple[Tensor, ...]:

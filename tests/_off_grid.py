@@ -1,4 +1,4 @@
-"""Off-grid rotation probes shared by tests/test_off_grid.py (inputs and measures only).
+"""Off-grid rotation probes shared by tests/nn/group/test_off_grid.py (inputs and measures only).
 
 Two protocols of issue 11:
 

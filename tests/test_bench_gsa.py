@@ -55,7 +55,7 @@ def test_memory_elements_hand_counts():
 def test_memory_elements_match_the_layers_attention_maps():
     """The analytic score count equals the size of the maps the layer really computes."""
     from groupconv.groups import CyclicGroup
-    from groupconv.nn.attention import GroupSelfAttention
+    from groupconv.nn.attention.self_attention import GroupSelfAttention
 
     for patch, s in ((3, 6), (None, 4)):
         layer = GroupSelfAttention(4, 4, CyclicGroup(4), heads=2, patch_size=patch).eval()

@@ -8,8 +8,8 @@ import torch
 
 from groupconv.benchmarks.separable import TARGETS, format_table, main, run_separable_benchmark
 from groupconv.groups import CyclicGroup
-from groupconv.nn.gconv import GroupConv
-from groupconv.nn.separable import SeparableGroupConv
+from groupconv.nn.group.gconv import GroupConv
+from groupconv.nn.group.separable import SeparableGroupConv
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_full_size_flops_target_analytic():
         shape = (4, f, 8, 32, 32)
         full = GroupConv(f, f, G, 5, padding=2)
         sep = SeparableGroupConv(f, f, G, 5, padding=2)
-        from groupconv.nn.separable import group_conv_flops
+        from groupconv.nn.group.separable import group_conv_flops
 
         assert group_conv_flops(full, shape) / sep.flops(shape) >= TARGETS["flops_ratio"]
 

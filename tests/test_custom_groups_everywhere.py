@@ -19,9 +19,9 @@ from groupconv.groups import MatrixLieGroup, lie_group_from_sympy
 from groupconv.groups.custom_examples import QuarterTurns  # the docs' hand-written finite group
 from groupconv.models import GCNN
 from groupconv.nn import GroupConv, LiftingConv
-from groupconv.nn.attention import GroupSelfAttention
-from groupconv.nn.attentive import AttentiveGroupConv
-from groupconv.nn.separable import SeparableGroupConv
+from groupconv.nn.attention.attentive import AttentiveGroupConv
+from groupconv.nn.attention.self_attention import GroupSelfAttention
+from groupconv.nn.group.separable import SeparableGroupConv
 from groupconv.testing import EquivarianceError, assert_equivariant, assert_invariant
 
 J = [[0.0, -1.0], [1.0, 0.0]]

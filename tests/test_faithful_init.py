@@ -16,9 +16,9 @@ import torch
 
 from groupconv.groups import SO2, CyclicGroup
 from groupconv.nn import CKConv, FlexConv, SeparableFlexConv, SeparableGroupConv
-from groupconv.nn.attentive_blocks import FeatureAttention
-from groupconv.nn.positional import RelativePositionEncoder
-from groupconv.nn.separable import VARIANTS
+from groupconv.nn.attention.attentive_blocks import FeatureAttention
+from groupconv.nn.attention.positional import RelativePositionEncoder
+from groupconv.nn.group.separable import VARIANTS
 from groupconv.nn.wavelet import ScaleGroupConv1d, ScaleLiftingConv1d
 
 SEEDS = (0, 1, 2)
@@ -189,7 +189,7 @@ def test_group_self_attention_heads_see_both_axes():
 
 # ------------------------------------------------------------------------------------- D5
 def test_fa_lifting_spatial_attention_pools_max_over_h():
-    from groupconv.nn.attentive_blocks import GroupSpatialAttention
+    from groupconv.nn.attention.attentive_blocks import GroupSpatialAttention
 
     torch.manual_seed(0)
     att = GroupSpatialAttention(CyclicGroup(4), 5, lifting=True, dtype=torch.float64)

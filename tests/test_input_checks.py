@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from groupconv.models import TCN, Z2CNN
 from groupconv.nn import ChannelLayerNorm, SetSelfAttention, SpatialMaxPool
-from groupconv.nn.pooling import GroupBatchNorm, GroupMeanPool
+from groupconv.nn.group.pooling import GroupBatchNorm, GroupMeanPool
 
 
 def _gen() -> torch.Generator:

@@ -23,12 +23,12 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
                  "groupconv.testing.profile"]),
     "kernels": ("Kernel networks, masks and regularisers", "groupconv.kernels", ["groupconv.kernels"]),
     "nn": ("Layers", "groupconv.nn", [
-        "groupconv.nn.ckconv", "groupconv.nn.flexconv", "groupconv.nn.gconv", "groupconv.nn.separable",
-        "groupconv.nn.pooling", "groupconv.nn.partial", "groupconv.nn.attentive_blocks",
-        "groupconv.nn.attentive_reference",
-        "groupconv.nn.attentive", "groupconv.nn.attention", "groupconv.nn.positional",
-        "groupconv.nn.transformer", "groupconv.nn.wavelet", "groupconv.nn.gconv_kernels",
-        "groupconv.nn.export", "groupconv.nn.gconv_basis"]),
+        "groupconv.nn.continuous.ckconv", "groupconv.nn.continuous.flexconv", "groupconv.nn.group.gconv", "groupconv.nn.group.separable",
+        "groupconv.nn.group.pooling", "groupconv.nn.group.partial", "groupconv.nn.attention.attentive_blocks",
+        "groupconv.nn.attention.attentive_reference",
+        "groupconv.nn.attention.attentive", "groupconv.nn.attention.self_attention", "groupconv.nn.attention.positional",
+        "groupconv.nn.attention.transformer", "groupconv.nn.wavelet", "groupconv.nn.group.gconv_kernels",
+        "groupconv.nn.group.export", "groupconv.nn.group.gconv_basis"]),
     "models": ("Models", "groupconv.models", [
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",

@@ -13,7 +13,7 @@ Two measurements (the issue's targets in brackets):
 * **peak memory** of one full attentive G-conv against the plain G-conv on the same input,
   forward + backward (target <= 4x). Two methods, both reported:
   *analytic* -- element counts of the largest tensors
-  (:func:`groupconv.nn.attentive.attention_memory_elements`, including the naive
+  (:func:`groupconv.nn.attention.attentive.attention_memory_elements`, including the naive
   ``B C_out N C_in N_in X Y`` tensor the reference materialised);
   *empirical* -- on CUDA ``torch.cuda.max_memory_allocated`` above the memory held before the
   call; on CPU each candidate runs in a fresh subprocess: the peak RSS (``VmHWM``) is reset
@@ -72,8 +72,8 @@ def _step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 def _layer(kind: str, c: int, device: str) -> torch.nn.Module:
     from ..groups import CyclicGroup
-    from ..nn.attentive import AttentiveGroupConv
-    from ..nn.gconv import GroupConv
+    from ..nn.attention.attentive import AttentiveGroupConv
+    from ..nn.group.gconv import GroupConv
 
     torch.manual_seed(0)
     G = CyclicGroup(4)
@@ -152,7 +152,7 @@ def run_attention_benchmark(quick: bool = False, device: str = "cpu", *, repeats
 
 
 def _run(quick: bool, device: str, repeats: int | None, memory: bool) -> dict[str, Any]:
-    from ..nn.attentive import attention_memory_elements
+    from ..nn.attention.attentive import attention_memory_elements
 
     dev = str(torch.device(device))
     b, s = (4, 8) if quick else (64, 28)

@@ -218,8 +218,8 @@ def _floor_fns(x: torch.Tensor, w: torch.Tensor, n: int) -> tuple[Callable, Call
 def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None, C: int,
          direct_repeats: int | None, memory: bool, cost_model: bool, seed: int) -> dict[str, Any]:
     from ..functional.fftconv import conv, next_fast_len
-    from ..nn.ckconv import CKConv
-    from ..nn.flexconv import FlexConv
+    from ..nn.continuous.ckconv import CKConv
+    from ..nn.continuous.flexconv import FlexConv
 
     R = repeats if repeats is not None else (2 if quick else 7)
     RD = direct_repeats if direct_repeats is not None else (min(R, 2))
@@ -364,7 +364,7 @@ def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], d
 # ------------------------------------------------------------------------------------ memory
 def _memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """One CKConv forward + backward; peak bytes above the baseline (runs in a subprocess)."""
-    from ..nn.ckconv import CKConv
+    from ..nn.continuous.ckconv import CKConv
 
     torch.set_num_threads(int(spec.get("threads", 1)))
     torch.manual_seed(int(spec.get("seed", 0)))

@@ -108,7 +108,7 @@ def _escnn_layer(escnn: Any, name: str, fields: int, k: int, device: torch.devic
 
 
 def _make_layer(G: Any, kw: dict[str, Any], fields: int, k: int, device: torch.device) -> Any:
-    from ..nn.gconv import GroupConv
+    from ..nn.group.gconv import GroupConv
 
     return GroupConv(fields, fields, G, k, padding=k // 2, **kw).to(device).train()
 

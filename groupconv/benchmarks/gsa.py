@@ -1,6 +1,6 @@
 """``groupconv bench gsa``: how group self-attention scales with the number of pixels.
 
-One :class:`~groupconv.nn.attention.GroupSelfAttention` layer (G -> G on ``CyclicGroup(4)``,
+One :class:`~groupconv.nn.attention.self_attention.GroupSelfAttention` layer (G -> G on ``CyclicGroup(4)``,
 input ``(B, C, 4, S, S)``), forward pass under ``torch.no_grad()``, at two sizes whose pixel
 counts differ by 4x:
 
@@ -110,7 +110,7 @@ def _config(quick: bool) -> dict[str, int]:
 
 def _layer(mode: str, channels: int, heads: int, device: str, dtype: torch.dtype):
     from ..groups import CyclicGroup
-    from ..nn.attention import GroupSelfAttention
+    from ..nn.attention.self_attention import GroupSelfAttention
 
     torch.manual_seed(0)
     patch = _PATCH if mode == "local" else None

@@ -1,16 +1,16 @@
 """``groupconv bench separable``: separable against full (non-separable) group convolutions.
 
-The separable G-conv (Knigge, Romero & Bekkers, ICML 2022; :class:`~groupconv.nn.separable.
+The separable G-conv (Knigge, Romero & Bekkers, ICML 2022; :class:`~groupconv.nn.group.separable.
 SeparableGroupConv`, ``variant="separable"``) factorises the kernel as ``k^H_oc(h) k^R_o(x)``:
 a 1x1 conv over ``(C_in N) -> (C_out N)`` followed by a depthwise spatial conv, instead of one
-dense ``(C_out N) x (C_in N) x k x k`` conv (:class:`~groupconv.nn.gconv.GroupConv`).
+dense ``(C_out N) x (C_in N) x k x k`` conv (:class:`~groupconv.nn.group.gconv.GroupConv`).
 
 Checks (C8, 5x5 kernels, input ``(4, C, 8, 32, 32)``), for ``C = 8`` fields (64 channels) and
 ``C = 64`` fields (512 channels):
 
 * ``flops_ratio``: analytic forward FLOPs, full / separable (target >= 3x;
-  :func:`~groupconv.nn.separable.group_conv_flops`,
-  :meth:`~groupconv.nn.separable.SeparableGroupConv.flops`);
+  :func:`~groupconv.nn.group.separable.group_conv_flops`,
+  :meth:`~groupconv.nn.group.separable.SeparableGroupConv.flops`);
 * ``speedup``: forward + backward (input and parameter gradients, training mode) wall time,
   full / separable, medians of interleaved rounds in one process (target >= 2x);
 * ``fwd_speedup``: training-mode forward only, full / separable (reported).
@@ -100,8 +100,8 @@ def run_separable_benchmark(
 def _run(quick: bool, dev: torch.device, repeats: int | None, sizes: tuple[int, ...],
          seed: int) -> dict[str, Any]:
     from ..groups import CyclicGroup
-    from ..nn.gconv import GroupConv
-    from ..nn.separable import SeparableGroupConv, group_conv_flops
+    from ..nn.group.gconv import GroupConv
+    from ..nn.group.separable import SeparableGroupConv, group_conv_flops
 
     R = repeats if repeats is not None else (2 if quick else 7)
     k = 3 if quick else 5

@@ -152,7 +152,7 @@ def build_attention_model(model: str, cfg: Mapping[str, Any], num_classes: int =
             pool_after=tuple(int(i) for i in cfg["pool_after"]), form=str(cfg["attention_form"]),
             spatial_kernel_size=int(cfg["spatial_kernel_size"]), reduction=int(cfg["reduction"]),
         )
-    from ..nn.transformer import GroupTransformer
+    from ..nn.attention.transformer import GroupTransformer
 
     patch = cfg["gsa_patch_size"]
     return GroupTransformer(

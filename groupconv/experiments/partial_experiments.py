@@ -19,7 +19,7 @@ model and the control and reports the validation-selected test accuracies, the f
 test pairs predicted alike, and the learned extents per layer.
 
 Training: Adam, a separate learning rate ``lr_partial`` for the extents / logits
-(:func:`~groupconv.nn.partial.partial_param_groups`), the monotonic-decay penalty
+(:func:`~groupconv.nn.group.partial.partial_param_groups`), the monotonic-decay penalty
 ``monotonic_weight * sum_l ReLU(m_{l+1} - m_l)`` and a linear relaxed-Bernoulli temperature
 annealing (``temperature`` -> ``final_temperature``, applied after every epoch by
 :class:`PartialMonitor`). The monitor records the extents of every epoch; the extents of the
@@ -54,7 +54,7 @@ from ..data import six_vs_mirrored_six, six_vs_rotated_six
 from ..data.base import DataSplits
 from ..groups import O2, SO2, CyclicGroup, DihedralGroup
 from ..models.partial_gcnn import PartialGCNN
-from ..nn.partial import TemperatureSchedule, partial_param_groups
+from ..nn.group.partial import TemperatureSchedule, partial_param_groups
 from .metrics import atomic_write_text, write_metrics
 from .registry import Experiment, get_experiment, register_experiment
 from .trainer import TrainResult, fit
@@ -177,7 +177,7 @@ class PartialMonitor:
     trainer's ``out_dir``.
 
     Example:
-        >>> from groupconv.nn.partial import TemperatureSchedule
+        >>> from groupconv.nn.group.partial import TemperatureSchedule
         >>> mon = PartialMonitor(TemperatureSchedule(0.5, 1e-4, total_steps=10), verbose=False)
         >>> mon.selected(None) is None
         True
@@ -190,7 +190,7 @@ class PartialMonitor:
 
     @staticmethod
     def _extents(model: nn.Module) -> dict[str, dict[str, Any]]:
-        from ..nn.partial import extents
+        from ..nn.group.partial import extents
 
         return model.extents() if isinstance(model, PartialGCNN) else extents(model)
 

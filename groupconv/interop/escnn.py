@@ -444,7 +444,7 @@ def groupconv_from_r2conv(conv: Any, check: bool = True, atol: float = 1e-5) -> 
         ValueError: fields that are not regular/trivial, an unsupported gspace or padding mode,
             or (``check``) a filter that groupconv's expansion does not reproduce.
     """
-    from ..nn.gconv import GroupConv, LiftingConv
+    from ..nn.group.gconv import GroupConv, LiftingConv
 
     in_type, out_type = conv.in_type, conv.out_type
     group = from_escnn_group(in_type.gspace)

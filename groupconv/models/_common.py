@@ -46,7 +46,7 @@ def off_grid_rotations(group: object, grid: Tensor) -> bool:
         >>> off_grid_rotations(G, G.elements()), off_grid_rotations(SO2(), SO2().grid(8))
         (False, True)
     """
-    from ..nn.gconv_kernels import group_elements_dtype, spatial_sampling
+    from ..nn.group.gconv_kernels import group_elements_dtype, spatial_sampling
 
     g = grid.to(group_elements_dtype(group)) if grid.is_floating_point() else grid
     return not spatial_sampling(group, g.cpu(), (3, 3))[2]

@@ -2,8 +2,8 @@
 
 :class:`AttentiveGCNN` has exactly the architecture of :class:`~groupconv.models.gcnn.GCNN`
 (same widths, kernels, norms, pools and invariant readout) with every convolution (or the
-ones listed in ``attentive_layers``) replaced by an :class:`~groupconv.nn.attentive.AttentiveLiftingConv`
-/ :class:`~groupconv.nn.attentive.AttentiveGroupConv` carrying channel and spatial attention
+ones listed in ``attentive_layers``) replaced by an :class:`~groupconv.nn.AttentiveLiftingConv`
+/ :class:`~groupconv.nn.AttentiveGroupConv` carrying channel and spatial attention
 (Romero et al., 2020: alpha-P4CNN on rotMNIST). ``form="full"`` uses the full attentive
 G-conv, ``form="feature"`` the fA form. The logits are invariant to the group grid's exact
 actions, as for the G-CNN.
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..groups.base import Group
-from ..nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
+from ..nn.attention.attentive import AttentiveGroupConv, AttentiveLiftingConv
 from .gcnn import GCNN
 
 __all__ = ["AttentiveGCNN", "alpha_p4cnn"]
@@ -45,7 +45,7 @@ class AttentiveGCNN(GCNN):
         attentive_layers: indices of the attentive layers (default: all).
         channel_attention, spatial_attention, reduction, statistics, spatial_kernel_size,
             complement, chunk_elements: the attention options of
-            :class:`~groupconv.nn.attentive.AttentiveGroupConv`.
+            :class:`~groupconv.nn.AttentiveGroupConv`.
 
     Example:
         >>> import torch

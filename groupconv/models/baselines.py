@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_float_tensor, check_input_dtype, check_positive_int
-from ..nn.transformer import ChannelLayerNorm  # per-position LayerNorm over channels (shared)
+from ..nn.attention.transformer import ChannelLayerNorm  # per-position LayerNorm over channels (shared)
 
 __all__ = [
     "ChannelLayerNorm",

@@ -16,7 +16,7 @@ The convolution is CCNN's :class:`~groupconv.nn.SeparableFlexConv` (depthwise MA
 with a learnable Gaussian mask and dynamic cropping, then a 1x1 channel mixer) by default;
 ``conv=`` selects ``"separable-ck"``, ``"flex"`` or ``"ck"``. Every layer is defined in
 continuous coordinates and the head averages over positions, so a CCNN trained at one
-resolution can be evaluated at another (see :mod:`groupconv.nn.ckconv`, "Resolution").
+resolution can be evaluated at another (see :mod:`groupconv.nn.continuous.ckconv`, "Resolution").
 
 Example:
     >>> import torch

@@ -40,8 +40,8 @@ import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
 from .._validation import check_positive_int
-from ..nn.ckconv import CKConv, SeparableCKConv
-from ..nn.flexconv import FlexConv, SeparableFlexConv
+from ..nn.continuous.ckconv import CKConv, SeparableCKConv
+from ..nn.continuous.flexconv import FlexConv, SeparableFlexConv
 from .baselines import NormName, Readout, SequenceReadout, TCNBlock, _check_dropout, _check_seq_input
 
 __all__ = ["CKCNN", "CONV_TYPES", "make_continuous_conv", "continuous_convs", "sampled_kernels",

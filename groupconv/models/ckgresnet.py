@@ -12,15 +12,15 @@ equivariant) when the width changes. Optional 2x2 spatial max pools after the bl
 
 Options:
 
-* ``separable=True`` (or a variant name of :data:`groupconv.nn.separable.VARIANTS`, e.g.
-  ``"gseparable"``): the block convs are :class:`~groupconv.nn.separable.SeparableGroupConv` on the same
+* ``separable=True`` (or a variant name of :data:`groupconv.nn.group.separable.VARIANTS`, e.g.
+  ``"gseparable"``): the block convs are :class:`~groupconv.nn.group.separable.SeparableGroupConv` on the same
   grid (Knigge, Romero & Bekkers 2022); the lifting conv stays a full ``LiftingConv``.
-* ``partial=True``: the block convs are :class:`~groupconv.nn.partial.PartialGroupConv` (Romero & Lohit
+* ``partial=True``: the block convs are :class:`~groupconv.nn.group.partial.PartialGroupConv` (Romero & Lohit
   2022), ``"extent"`` mode for SO(2)/O(2) (a learned rotation extent ``u`` per layer, plus a
   mirror probability for O(2)) and ``"mask"`` mode for finite groups (learned keep
   probabilities). Each layer's sampled grid is passed to the next layer as ``in_grid`` (as in
-  :class:`~groupconv.nn.partial.GroupSequential`); where a block's output grid differs from its input
-  grid (extent mode) the shortcut is a continuous :class:`~groupconv.nn.separable.PointwiseGroupConv`
+  :class:`~groupconv.nn.group.partial.GroupSequential`); where a block's output grid differs from its input
+  grid (extent mode) the shortcut is a continuous :class:`~groupconv.nn.group.separable.PointwiseGroupConv`
   that resamples the input onto the output grid. Dropped elements (mask mode, the O(2)
   mirror) are zeroed after the block's activation, so the next layer's Haar mean skips them.
   :meth:`CKGResNet.extents` reports the learned supports and
@@ -55,16 +55,16 @@ from torch import Tensor, nn
 
 from .._validation import check_positive_int
 from ..groups.base import Group
-from ..nn.gconv import GroupConv, LiftingConv
-from ..nn.partial import (
+from ..nn.group.gconv import GroupConv, LiftingConv
+from ..nn.group.partial import (
     PartialGroupConv,
     PartialLiftingConv,
     extents,
     monotonic_decay_loss,
     partial_param_groups,
 )
-from ..nn.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
-from ..nn.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ..nn.group.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
 from ._common import InvariantImageClassifier, check_pool_after, off_grid_rotations
 from .gcnn import _check_choice, _check_dropout
 
@@ -120,9 +120,9 @@ class CKGResBlock(nn.Module):
     """``relu(norm(conv2(drop(relu(norm(conv1(x)))))) + shortcut(x))`` on group maps.
 
     ``conv_kwargs`` are passed to both convs (group grid, kernel net, mask...). ``separable``
-    (a variant name) makes them :class:`~groupconv.nn.separable.SeparableGroupConv`; ``partial`` (a dict
-    of :class:`~groupconv.nn.partial.PartialGroupConv` options, ``{}`` for the defaults) makes them
-    partial layers, with a :class:`~groupconv.nn.separable.PointwiseGroupConv` shortcut when the output
+    (a variant name) makes them :class:`~groupconv.nn.group.separable.SeparableGroupConv`; ``partial`` (a dict
+    of :class:`~groupconv.nn.group.partial.PartialGroupConv` options, ``{}`` for the defaults) makes them
+    partial layers, with a :class:`~groupconv.nn.group.separable.PointwiseGroupConv` shortcut when the output
     grid can differ from the input one (``pointwise_shortcut``; extent mode).
 
     Example:
@@ -208,7 +208,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         kernel_size: odd kernel size of every conv (continuous kernels: any odd size costs the
             same number of parameters).
         kernel_net, kernel_net_kwargs: the kernel network (``"siren"``, ``"mlp"``, ``"rff"``).
-        mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.gconv.GroupConv`).
+        mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.group.gconv.GroupConv`).
         sampler: a deterministic :mod:`groupconv.sampling` sampler replacing the default grid.
         norm: ``"batch"``, ``"layer"`` or ``"none"``; ``dropout`` inside the blocks.
         pool_after: block indices followed by a 2x2 spatial max pool.
@@ -221,10 +221,10 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         fully_equivariant: build a partial model switched to fully equivariant (the control).
         antialias: ``None`` (auto: on when the grid has rotations that do not permute pixels,
             e.g. the default SO(2) grid of 8), ``True``/``False``: anti-aliased pooling
-            (:class:`~groupconv.nn.pooling.BlurPool`, odd maps allowed) and a readout over the
+            (:class:`~groupconv.nn.group.pooling.BlurPool`, odd maps allowed) and a readout over the
             disc inscribed in the last map (see :class:`~groupconv.models.GCNN`).
         init_extent, init_keep, temperature: initial extent ``u``, keep/mirror probability and
-            relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.partial`).
+            relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.group.partial`).
 
     ``forward(x, generator=None)``: ``generator`` drives the partial layers' grid and mask
     samples in training.
@@ -366,7 +366,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
 
     def extents(self) -> dict[str, dict[str, Any]]:
         """Learned supports per partial layer, ``{"blocks.0.conv1": {...}, ...}`` (see
-        :func:`groupconv.nn.partial.extents`; ``"lift"`` too with ``partial_lifting``;
+        :func:`groupconv.nn.group.partial.extents`; ``"lift"`` too with ``partial_lifting``;
         ``measure`` is 1 for a fully equivariant layer); ``{}`` without ``partial``."""
         return extents(self)
 

@@ -42,8 +42,8 @@ from torch import Tensor, nn
 
 from .._validation import check_float_tensor, check_input_dtype, check_positive_int
 from ..groups.base import Group
-from ..nn.gconv import GroupConv, LiftingConv
-from ..nn.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ..nn.group.gconv import GroupConv, LiftingConv
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
 from ._common import InvariantImageClassifier, check_channels, check_pool_after, off_grid_rotations
 
 __all__ = ["GCNN", "Z2CNN", "count_parameters"]
@@ -101,7 +101,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         group_pool, spatial_pool: reductions of the invariant readout (``"max"``/``"mean"``).
         antialias: ``None`` (auto: on when the group grid has rotations that do not permute
             pixels, e.g. SO(2) with 8 elements or C8; off for C4/D4), ``True`` or ``False``.
-            On: :class:`~groupconv.nn.pooling.BlurPool` instead of the 2x2 max pools (odd map
+            On: :class:`~groupconv.nn.group.pooling.BlurPool` instead of the 2x2 max pools (odd map
             sizes allowed, still exact for 90-degree rotations) and a readout over the disc
             inscribed in the last map (``GlobalInvariantPool(disc=True)``), so that the
             network keeps the near-equivariance of its layers between the grid's angles.
@@ -217,7 +217,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
     def export(self) -> nn.Sequential:
         """Plain torch modules (Conv2d, BatchNorm2d, MaxPool2d, a reshape-and-max readout,
-        Linear) computing this network's eval-mode logits; see :mod:`groupconv.nn.export`.
+        Linear) computing this network's eval-mode logits; see :mod:`groupconv.nn.group.export`.
 
         Example:
             >>> import torch
@@ -226,7 +226,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
             >>> torch.allclose(net.export()(x), net(x), atol=1e-5)
             True
         """
-        from ..nn.export import export_stack
+        from ..nn.group.export import export_stack
 
         layers: list[nn.Module] = []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):

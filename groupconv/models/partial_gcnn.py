@@ -1,7 +1,7 @@
-"""A small partial G-CNN (Romero & Lohit, NeurIPS 2022) built from :mod:`groupconv.nn.partial`.
+"""A small partial G-CNN (Romero & Lohit, NeurIPS 2022) built from :mod:`groupconv.nn.group.partial`.
 
 :class:`PartialGCNN` is ``lifting conv -> [partial group conv]* -> invariant pool -> Linear``,
-each conv followed by :class:`~groupconv.nn.pooling.GroupBatchNorm` and a ReLU, with 2x2
+each conv followed by :class:`~groupconv.nn.group.pooling.GroupBatchNorm` and a ReLU, with 2x2
 spatial max pools after the layers in ``pool_after``. Every group conv after the lifting layer
 learns its own support on H (the lifting layer stays fully equivariant, as in the reference,
 unless ``partial_lifting=True``):
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from .._validation import check_positive_int
 from ..groups.base import Group
-from ..nn.partial import (
+from ..nn.group.partial import (
     GroupSequential,
     PartialGroupConv,
     PartialLiftingConv,
@@ -50,7 +50,7 @@ from ..nn.partial import (
     monotonic_decay_loss,
     partial_param_groups,
 )
-from ..nn.pooling import GlobalInvariantPool, GroupBatchNorm, SpatialMaxPool
+from ..nn.group.pooling import GlobalInvariantPool, GroupBatchNorm, SpatialMaxPool
 from ._common import InvariantImageClassifier, check_channels, check_pool_after
 
 __all__ = ["PartialGCNN"]
@@ -75,10 +75,10 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         partial_lifting: make the lifting layer partial too (the reference keeps it full).
         fully_equivariant: build the fully equivariant control (switchable later).
         init_extent, init_keep, temperature: initial extent ``u``, keep/mirror probability and
-            relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.partial`).
+            relaxed-Bernoulli temperature of the partial layers (:mod:`groupconv.nn.group.partial`).
         group_pool, spatial_pool: reductions of the readout (``"max"`` / ``"mean"``).
 
-    The body is a :class:`~groupconv.nn.partial.GroupSequential` (``self.body``), which threads
+    The body is a :class:`~groupconv.nn.group.partial.GroupSequential` (``self.body``), which threads
     each layer's sampled grid into the next; ``forward(x, generator=...)`` takes an optional
     ``torch.Generator`` for the grid and mask samples.
     """
@@ -180,7 +180,7 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
     # -- partial-equivariance helpers ---------------------------------------------------------
     def extents(self) -> dict[str, dict[str, Any]]:
         """Learned supports per conv layer, ``{"conv0": {...}, "conv1": ...}`` (see
-        :func:`groupconv.nn.partial.extents`; ``measure`` is 1 for a fully equivariant layer)."""
+        :func:`groupconv.nn.group.partial.extents`; ``measure`` is 1 for a fully equivariant layer)."""
         raw = extents(self.body)
         return {f"conv{j}": raw[str(i)] for j, i in enumerate(self._conv_index)}
 

@@ -1,47 +1,66 @@
-"""Modules: continuous-kernel convolutions on R^d, lifting and group convolutions, pooling and
-normalisation on group feature maps, and scale-translation (wavelet) layers.
+"""Layers, by part of the dissertation.
+
+- :mod:`groupconv.nn.continuous`: continuous kernel convolutions on R^d (CKConv, FlexConv,
+  separable FlexConv).
+- :mod:`groupconv.nn.group`: lifting and group convolutions with continuous kernels, separable and
+  partial-equivariance variants, point-cloud group convolutions, pooling and normalisation on
+  group feature maps, whole-model export.
+- :mod:`groupconv.nn.attention`: attentive group convolutions, group self-attention, relative
+  positional encodings, the group transformer.
+- :mod:`groupconv.nn.wavelet`: scale-translation (wavelet) layers.
+
+Every public name is re-exported here (``from groupconv.nn import GroupConv``).
 """
 
-from .attention import GroupSelfAttention, LiftingSelfAttention, SetSelfAttention
-from .attentive import (
+from .attention import (
     AttentiveGroupConv,
     AttentiveLiftingConv,
+    ChannelLayerNorm,
     CoAttentiveGroupConv,
     FeatureAttention,
     GroupChannelAttention,
+    GroupRelativeEncoder,
+    GroupSelfAttention,
     GroupSpatialAttention,
+    GroupTransformer,
+    LiftingSelfAttention,
+    RelativePositionEncoder,
+    SetSelfAttention,
+    TokenShiftField,
+    TransformerBlock,
     attention_memory_elements,
 )
-from .ckconv import KERNEL_NETS, CKConv, SeparableCKConv, build_kernel_net
-from .flexconv import FlexConv, SeparableFlexConv
-from .gconv import GroupConv, LiftingConv
-from .partial import (
+from .continuous import KERNEL_NETS, CKConv, FlexConv, SeparableCKConv, SeparableFlexConv, build_kernel_net
+from .group import (
+    COORDINATES,
+    VARIANTS,
+    BlurPool,
+    GlobalInvariantPool,
+    GroupBatchNorm,
+    GroupConv,
+    GroupLayerNorm,
+    GroupMaxPool,
+    GroupMeanPool,
     GroupSequential,
+    LiftedPoints,
+    LiftingConv,
     PartialGroupConv,
     PartialLiftingConv,
+    PointGroupConv,
+    PointwiseGroupConv,
+    SeparableGroupConv,
+    SpatialAvgPool,
+    SpatialMaxPool,
     TemperatureSchedule,
+    disc_mask,
     extents,
+    group_conv_flops,
     monotonic_decay_loss,
     partial_layers,
     partial_param_groups,
     relaxed_bernoulli,
     set_fully_equivariant,
 )
-from .points import COORDINATES, LiftedPoints, PointGroupConv
-from .pooling import (
-    BlurPool,
-    GlobalInvariantPool,
-    GroupBatchNorm,
-    GroupLayerNorm,
-    GroupMaxPool,
-    GroupMeanPool,
-    SpatialAvgPool,
-    SpatialMaxPool,
-    disc_mask,
-)
-from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
-from .separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
-from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock
 from .wavelet import (
     ScaleGroupConv1d,
     ScaleInvariantReadout,
