@@ -207,7 +207,8 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         num_blocks: residual blocks (ignored when ``hidden_channels`` is a sequence).
         kernel_size: odd kernel size of every conv (continuous kernels: any odd size costs the
             same number of parameters).
-        kernel_net, kernel_net_kwargs: the kernel network (``"siren"``, ``"mlp"``, ``"rff"``).
+        kernel_net, kernel_net_kwargs: the kernel network of every conv (a name of
+            :data:`groupconv.kernels.KERNEL_NETS`; each conv builds its own).
         mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.group.gconv.GroupConv`).
         sampler: a deterministic :mod:`groupconv.sampling` sampler replacing the default grid.
         norm: ``"batch"``, ``"layer"`` or ``"none"``; ``dropout`` inside the blocks.

@@ -67,7 +67,7 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         kernel_size: odd kernel size of the group convs; ``first_kernel_size`` of the lifting.
         pool_after: indices of layers followed by a 2x2 stride-2 spatial max pool.
         num_elements: grid size of H (default 8; finite groups: ``None`` uses the order).
-        kernel_net: continuous kernel net (``"siren"``, ``"mlp"``, ``"rff"``) or ``None`` for
+        kernel_net: continuous kernel net (a name of :data:`groupconv.kernels.KERNEL_NETS`) or ``None`` for
             discrete kernels (finite groups, ``mode="mask"``).
         kernel_net_kwargs: options of the kernel nets.
         mask_radius: radius of the circular kernel mask (1.5 keeps the corners of a 3x3).

@@ -25,7 +25,8 @@ Kernels.
   (C4, D4, the cube group) and by d-linear interpolation otherwise (with a circular mask).
   On the group axis the kernel is indexed by ``h_i^{-1} h_j``, which must lie in the input grid
   (grids closed under the product; random grids need a continuous kernel).
-* continuous (``kernel_net="siren" | "mlp" | "rff" | nn.Module``): a kernel network evaluated on
+* continuous (``kernel_net=`` a name of :data:`groupconv.kernels.KERNEL_NETS` or an
+  ``nn.Module``; defaults of the ``"group"`` family): a kernel network evaluated on
   ``[h_i^{-1} y / r, group.embedding(h_i^{-1} h_j)]`` (``y / r`` in ``[-1, 1]``; the embedding
   is periodic ``(cos, sin)`` for compact factors), times a circular or smooth spatial mask.
 
@@ -79,6 +80,7 @@ from ..._validation import (
     check_tensor,
 )
 from ...groups.base import Group
+from ...kernels.registry import build_kernel_net
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import (
     capped_max_frequency,
@@ -103,11 +105,6 @@ __all__ = ["LiftingConv", "GroupConv"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_MODULE = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_KERNEL_NET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "siren": {"hidden_features": 32, "num_layers": 3, "omega_0": 10.0},
-    "mlp": {"hidden_features": 32, "num_layers": 3, "activation": "gelu", "init": "kaiming"},
-    "rff": {},
-}
 
 
 class _RegularGroupConv(PerBatchGridMixin, nn.Module):
@@ -390,34 +387,9 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
 
     def _make_kernel_net(self, kernel_net, coords, m, kwargs, fk) -> nn.Module:
         in_features = coords.shape[-1]
-        out_features = self.out_channels * self.in_channels
-        if isinstance(kernel_net, nn.Module):
-            if kwargs:
-                raise ValueError("kernel_net_kwargs only applies to kernel_net given by name")
-            n_in = getattr(kernel_net, "in_features", in_features)
-            n_out = getattr(kernel_net, "out_features", out_features)
-            if (n_in, n_out) != (in_features, out_features):
-                raise ValueError(
-                    f"kernel_net must map {in_features} coordinates to out_channels*in_channels="
-                    f"{out_features} values, got in_features={n_in}, out_features={n_out}"
-                )
-            return kernel_net
-        if not isinstance(kernel_net, str) or kernel_net.lower() not in _KERNEL_NET_DEFAULTS:
-            raise ValueError(
-                f"kernel_net must be 'siren', 'mlp', 'rff' or an nn.Module, got {kernel_net!r}"
-            )
-        from ... import kernels as _kernels
-
-        name = kernel_net.lower()
-        try:
-            cls = getattr(_kernels, name.upper())
-        except AttributeError:  # package __init__ not there: the module itself
-            from ...kernels import nets as _nets
-
-            cls = getattr(_nets, name.upper())
-        options = {**_KERNEL_NET_DEFAULTS[name], **(kwargs or {})}
-        net = cls(in_features, out_features, **options, **fk)
-        if hasattr(net, "chang_initialize_"):
+        net = build_kernel_net(kernel_net, in_features, self.out_channels * self.in_channels, kwargs,
+                               defaults="group", **fk)
+        if isinstance(kernel_net, str) and hasattr(net, "chang_initialize_"):
             # Chang scaling, measured on the coordinates: Var(psi) = 1 / (C_in K_eff). The
             # kernel is smooth along H, so its Haar mean (the 1/N_in sum) is an O(1)
             # integral and activations keep unit scale whatever N_in.
@@ -660,7 +632,8 @@ class LiftingConv(_RegularGroupConv):
         stride, padding, dilation, bias: as ``torch.nn.Conv{d}d``.
         num_elements: size N of the grid of H (finite groups: defaults to the order).
         sampler: a ``groupconv.sampling`` sampler (random samplers need ``kernel_net``).
-        kernel_net: ``None`` (discrete weights), ``"siren"``, ``"mlp"``, ``"rff"`` or a module
+        kernel_net: ``None`` (discrete weights), a name of :data:`groupconv.kernels.KERNEL_NETS`
+            (``"siren"``, ``"mlp"``, ``"rff"``, ``"fourier"``, ``"gabor"``, ``"magnet"``) or a module
             mapping ``(..., d + e)`` coordinates to ``(..., C_out * C_in)``.
         kernel_net_kwargs: options of the named kernel net.
         mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,

@@ -226,7 +226,7 @@ class SeparableGroupConv(nn.Module):
             pair ``(n_rotations, n_scales)``.
         in_num_elements: size of the input grid (default ``num_elements``; not for ``"sim2"``).
         sampler: a :mod:`groupconv.sampling` sampler (random grids need continuous kernels).
-        kernel_net: ``None`` (discrete factors), ``"siren"``, ``"mlp"`` or ``"rff"``, used for
+        kernel_net: ``None`` (discrete factors) or a name of :data:`groupconv.kernels.KERNEL_NETS`, used for
             every factor unless ``spatial_kernel_net`` / ``group_kernel_net`` override it.
         kernel_net_kwargs: options of named kernel nets.
         mask, mask_radius, mask_temperature, group_support, spatial_dims, device, dtype: as
