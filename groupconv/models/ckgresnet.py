@@ -202,7 +202,9 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
     Args:
         in_channels, num_classes: input channels and logits.
         group: the group H acting on R^2 (default ``SO2()``; any group with a grid works).
-        num_elements: size of its deterministic grid (default 8; finite groups: the order).
+        num_elements: size of its deterministic grid; ``None`` (default): 8 for a continuous
+            group, the order for a finite one. An explicit value is used as given (a finite
+            group's subgroup grid, e.g. 8 of ``CyclicGroup(16)``) or refused by the group.
         hidden_channels: fields per layer (int, or one per block).
         num_blocks: residual blocks (ignored when ``hidden_channels`` is a sequence).
         kernel_size: odd kernel size of every conv (continuous kernels: any odd size costs the
@@ -246,7 +248,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         in_channels: int = 1,
         num_classes: int = 10,
         group: Group | None = None,
-        num_elements: int | None = 8,
+        num_elements: int | None = None,
         hidden_channels: int | Sequence[int] = 16,
         num_blocks: int = 2,
         kernel_size: int = 5,
@@ -296,8 +298,8 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         if (partial_lifting or fully_equivariant) and not partial:
             raise ValueError("partial_lifting and fully_equivariant need partial=True, got "
                              f"partial_lifting={partial_lifting}, fully_equivariant={fully_equivariant}")
-        if group.is_finite and num_elements == 8 and getattr(group, "order", 8) != 8:
-            num_elements = None  # the default 8 is meant for continuous groups
+        if num_elements is None and not group.is_finite:
+            num_elements = 8  # the default grid of a continuous group (finite ones: the order)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group

@@ -74,7 +74,7 @@ from torch import Tensor, nn
 from ..._validation import check_positive_int, check_tensor
 from ...functional.fftconv import KernelSpectrum, kernel_spectrum, resolve_padding, use_fft
 from ...functional.fftconv import conv as _conv
-from ...kernels.registry import KERNEL_NETS, build_kernel_net
+from ...kernels.registry import KERNEL_NETS, build_kernel_net  # noqa: F401 - old import path
 
 # KERNEL_NETS / build_kernel_net live in groupconv.kernels.registry (imported here for old imports)
 __all__ = ["CKConv", "SeparableCKConv"]
@@ -456,7 +456,8 @@ class CKConv(_ContinuousConvNd):
     Args:
         in_channels, out_channels: channel counts.
         data_dim: 1 (sequences ``(B, C, L)``), 2 (images) or 3 (volumes).
-        kernel_net: a name in :data:`groupconv.kernels.KERNEL_NETS` or a module ``(..., data_dim) -> (..., C_out*C_in)``.
+        kernel_net: a name in :data:`groupconv.kernels.KERNEL_NETS` or a module
+            ``(..., data_dim) -> (..., C_out*C_in)``.
         kernel_size: ``"same"``, ``"full"`` or an int horizon.
         causal: 1-D only; output ``t`` depends on inputs ``<= t``.
         bias: learnable bias ``(C_out,)``.

@@ -81,6 +81,7 @@ from ..._validation import (
 )
 from ...groups.base import Group
 from ...kernels.registry import build_kernel_net
+from ...sampling.grids import resolve_grid
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import (
     capped_max_frequency,
@@ -97,7 +98,6 @@ from .gconv_kernels import (
     expand_discrete,
     mask_sampling,
     relative_index,
-    resolve_grid,
     spatial_sampling,
 )
 
