@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from .._validation import check_positive_int
 from ..groups.base import Group
-from ..nn.group.gconv import GroupConv, LiftingConv
+from ..nn.group.gconv import GroupConv, LiftingConv, apply_element_mask
 from ..nn.group.partial import (
     PartialGroupConv,
     PartialLiftingConv,
@@ -90,30 +90,6 @@ def _check_separable(separable: object) -> str | None:
     if not isinstance(separable, str) or separable not in allowed:
         raise ValueError(f"separable must be a bool or one of {allowed}, got {separable!r}")
     return separable
-
-
-def _conv_with_grid(conv: nn.Module, x: Tensor, grid: Tensor | None,
-                    generator: torch.Generator | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """``(y, grid, mask)``: a conv's output, the grid to hand to the next layer (``None`` when
-    it is the layer's deterministic grid) and, for partial layers, the element mask (``None``
-    when nothing is dropped). Partial layers run without their own masking: the caller drops
-    the elements after the norm and activation."""
-    if isinstance(conv, (PartialLiftingConv, PartialGroupConv)):
-        base = LiftingConv if isinstance(conv, PartialLiftingConv) else GroupConv
-        y, out = base.forward_with_grid(conv, x, grid, generator)
-        mask = conv.element_mask(generator)
-    elif isinstance(conv, (LiftingConv, GroupConv)):
-        y, out = conv.forward_with_grid(x, grid, generator)
-        mask = None
-    else:  # separable: deterministic grids only
-        y, out, mask = conv(x), None, None
-    if out is not None and out is getattr(conv, "out_grid", None):
-        out = None
-    return y, out, mask
-
-
-def _drop(y: Tensor, mask: Tensor | None) -> Tensor:
-    return y if mask is None else y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
 
 
 class CKGResBlock(nn.Module):
@@ -182,14 +158,16 @@ class CKGResBlock(nn.Module):
                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         """``(y, out_grid)``: ``in_grid`` is the grid of ``x`` when it is not the layers'
         deterministic grid (``None`` otherwise; likewise for the returned grid)."""
-        h, grid1, m1 = _conv_with_grid(self.conv1, x, in_grid, generator)
-        h = self.dropout(_drop(torch.relu(self.norm1(h)), m1))
-        h, grid2, m2 = _conv_with_grid(self.conv2, h, grid1, generator)
+        # partial convs return their element masks: dropped elements are zeroed after the norm
+        # and the activation, so the next layer's Haar mean skips them
+        h, grid1, m1 = self.conv1.forward_with_grid_mask(x, in_grid, generator)
+        h = self.dropout(apply_element_mask(torch.relu(self.norm1(h)), m1))
+        h, grid2, m2 = self.conv2.forward_with_grid_mask(h, grid1, generator)
         if self.pointwise_shortcut:
             s = self.shortcut.forward_with_grid(x, in_grid, generator, out_grid=grid2)[0]
         else:
             s = self.shortcut(x)
-        return _drop(torch.relu(self.norm2(h) + s), m2), grid2
+        return apply_element_mask(torch.relu(self.norm2(h) + s), m2), grid2
 
     def forward(self, x: Tensor, in_grid: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:  # noqa: D102
@@ -385,8 +363,8 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
     def features(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The last group feature map ``(B, C, N, h, w)`` before the readout."""
         x = self._check_image(x)
-        y, grid, m = _conv_with_grid(self.lift, x, None, generator)
-        y = _drop(torch.relu(self.lift_norm(y)), m)
+        y, grid, m = self.lift.forward_with_grid_mask(x, None, generator)
+        y = apply_element_mask(torch.relu(self.lift_norm(y)), m)
         for i, block in enumerate(self.blocks):
             y, grid = block.forward_with_grid(y, grid, generator)
             if i in self.pool_after:

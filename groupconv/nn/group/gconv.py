@@ -64,7 +64,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -101,16 +101,45 @@ from .gconv_kernels import (
     spatial_sampling,
 )
 
-__all__ = ["LiftingConv", "GroupConv"]
+__all__ = ["LiftingConv", "GroupConv", "apply_element_mask"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_MODULE = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
+def apply_element_mask(y: Tensor, mask: Tensor | None) -> Tensor:
+    """Zero the dropped group elements of a group map ``y`` ``(B, C, N, *spatial)``.
+
+    ``mask`` is the ``(N,)`` 0/1 element mask returned by ``forward_with_grid_mask`` of the
+    group layers (partial layers drop elements); ``None`` returns ``y`` itself.
+
+    Example:
+        >>> import torch
+        >>> apply_element_mask(torch.ones(1, 1, 3, 2), torch.tensor([1.0, 0.0, 1.0]))[0, 0, :, 0]
+        tensor([1., 0., 1.])
+    """
+    if mask is None:
+        return y
+    return y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
+
+
 class _RegularGroupConv(PerBatchGridMixin, nn.Module):
-    """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`."""
+    """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`.
+
+    Subclasses change the convolution through ``_conv_forward`` (the unmasked output and its
+    grid), the output grid through ``_grids_for_forward`` and the element mask through
+    ``_output_mask``; the two class attributes below declare what such a subclass changes.
+    """
 
     _lifting: bool = False
+    #: Whether the per-batch-grid path (:mod:`~groupconv.nn.group.gconv_batched`: one grid per
+    #: batch element, one grouped conv) computes this class's kernel. It evaluates the shared
+    #: coordinates, element scale and masks itself, so a subclass that changes the kernel, the
+    #: grids or the forward sets ``False``: per-batch samplers and batched ``in_grid`` are refused.
+    _per_batch_grids: ClassVar[bool] = True
+    #: Whether the output grid can move at forward time (partial layers): the steerable basis,
+    #: built for the layer's own grid, is then not chosen automatically.
+    _grid_moves_in_forward: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -169,7 +198,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         self.group_support = group_support
         out_grid, self._stochastic = resolve_grid(
             group, num_elements, sampler, type(self).__name__,
-            per_batch=self._supports_per_batch_grids(),
+            per_batch=self._per_batch_grids,
         )
         # one random grid per batch element in training (continuous kernels; checked below)
         self._per_batch = self._stochastic and bool(getattr(sampler, "per_batch_element", False))
@@ -272,13 +301,6 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         self._warned_stride = False
 
     # -- construction helpers ----------------------------------------------------------------
-    @classmethod
-    def _supports_per_batch_grids(cls) -> bool:
-        """Per-batch grids bypass the shared-grid hooks: only for classes that keep them."""
-        hooks = ("forward_with_grid", "_grids_for_forward", "_compute_weight", "_continuous_weight",
-                 "_element_scale", "_expanded", "_make_kernel_net")
-        return all(getattr(cls, h) is getattr(_RegularGroupConv, h) for h in hooks)
-
     def _check_kernel_size(self, out_grid: Tensor) -> None:
         M = self.group.matrix(out_grid).to(torch.float64)
         eye = torch.eye(self.spatial_dims, dtype=torch.float64)
@@ -307,11 +329,10 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         """``"steerable"`` (band-limited projection) or ``"pixel"`` (the net read at pixels)."""
         if basis not in (None, "pixel", "steerable"):
             raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
-        # grids drawn or learned at forward time (samplers, subclasses overriding the grid hook,
-        # e.g. partial equivariance) keep the net read at the pixels of their fresh grid
-        own_grids = type(self)._grids_for_forward is _RegularGroupConv._grids_for_forward
+        # grids drawn or learned at forward time (samplers, partial equivariance) keep the net
+        # read at the pixels of their fresh grid
         ok = supports_steerable(self.group, out_grid, self.kernel_size) and not self._stochastic
-        ok = ok and own_grids
+        ok = ok and not self._grid_moves_in_forward
         if basis == "steerable" and not ok:
             raise ValueError(
                 f"basis='steerable' needs a deterministic grid of a 2D group of rotations/mirrors "
@@ -542,17 +563,10 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 self._warned_stride = True
                 return
 
-    def forward_with_grid(
-        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    def _conv_forward(
+        self, x: Tensor, in_grid: Tensor | None, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """``(y, out_grid)``: the output and the grid of H it is sampled on.
-
-        ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
-        when it differs from the layer's deterministic one (stacked random-grid layers): shared
-        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
-        a ``per="batch"`` sampler (training) or a batched ``in_grid``, ``out_grid`` is
-        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
-        """
+        """The convolution: ``(y, out_grid)`` before any element mask."""
         x = self._check_input(x)
         if self._per_batch_call(in_grid):
             return self._forward_per_batch(x, in_grid, generator)
@@ -564,6 +578,50 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             bias = bias.unsqueeze(1).expand(-1, self.num_elements).reshape(-1)
         y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation)
         return y.view(B, self.out_channels, self.num_elements, *y.shape[2:]), out_grid
+
+    def _output_mask(self, generator: torch.Generator | None) -> Tensor | None:
+        """The ``(N,)`` 0/1 mask of the kept output elements; ``None``: every element is kept."""
+        return None
+
+    def forward_with_grid_mask(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(y, grid, mask)``: everything a stack of layers threads from one layer to the next.
+
+        * ``y``: the output ``(B, C_out, N, *spatial)`` *before* the element mask;
+        * ``grid``: the grid of H that ``y`` lives on, ``None`` when it is the layer's own
+          deterministic ``out_grid`` (pass it on as the next layer's ``in_grid``);
+        * ``mask``: the ``(N,)`` 0/1 mask of the kept output elements (partial layers), ``None``
+          when every element is kept. Apply it where the model wants, e.g. after the norm and
+          activation (:func:`apply_element_mask`), so the next layer's Haar mean skips them.
+
+        ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
+        when it differs from the layer's deterministic one (stacked random-grid layers): shared
+        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
+        a ``per="batch"`` sampler (training) or a batched ``in_grid``, the grid is
+        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
+        ``generator`` drives every random draw (grids, masks).
+
+        Example:
+            >>> import torch
+            >>> from groupconv.groups import CyclicGroup
+            >>> y, grid, mask = LiftingConv(1, 2, CyclicGroup(4), 3).forward_with_grid_mask(
+            ...     torch.randn(1, 1, 5, 5))
+            >>> tuple(y.shape), grid, mask
+            ((1, 2, 4, 3, 3), None, None)
+        """
+        y, grid = self._conv_forward(x, in_grid, generator)
+        mask = self._output_mask(generator)
+        return y, (None if grid is self.out_grid else grid), mask
+
+    def forward_with_grid(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(y, out_grid)``: the output (dropped elements zeroed) and the grid of H it is
+        sampled on (the ``out_grid`` buffer itself when deterministic); see
+        :meth:`forward_with_grid_mask` for ``in_grid`` and ``generator``."""
+        y, grid, mask = self.forward_with_grid_mask(x, in_grid, generator)
+        return apply_element_mask(y, mask), (self.out_grid if grid is None else grid)
 
     def forward(
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None

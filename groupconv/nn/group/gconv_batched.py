@@ -28,7 +28,7 @@ class PerBatchGridMixin:
             not self._lifting and isinstance(in_grid, Tensor)
             and in_grid.dim() == 2 + len(self.group.element_shape)
         )
-        if batched_in and not self._supports_per_batch_grids():
+        if batched_in and not self._per_batch_grids:
             raise ValueError(
                 f"in_grid with a batch axis (shape {tuple(in_grid.shape)}) is not supported by "
                 f"{type(self).__name__}: pass a shared grid (in_num_elements, *element_shape)"

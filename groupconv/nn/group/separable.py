@@ -136,6 +136,8 @@ class _GroupAxisKernel(GroupConv):
     kernel net sees only the group embedding and without the ``|det h_i|^{-1}`` factor (which
     the spatial factor carries)."""
 
+    _per_batch_grids = False  # its kernel sees the group coordinates only
+
     def _element_scale(self, out_grid: Tensor) -> Tensor:
         return torch.full(out_grid.shape[:1], 1.0 / self.in_num_elements, dtype=torch.float64)
 
@@ -534,6 +536,14 @@ class SeparableGroupConv(nn.Module):
         if self.bias is not None:
             y = y + self.bias.repeat_interleave(n).view(1, -1, *one)
         return y.view(B, C_out, n, *y.shape[2:]), out_grid
+
+    def forward_with_grid_mask(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None, None]:
+        """``(y, grid, None)``: as :meth:`~groupconv.nn.group.gconv.GroupConv.forward_with_grid_mask`
+        (``grid`` is ``None`` on the deterministic grid; a separable layer drops no element)."""
+        y, grid = self.forward_with_grid(x, in_grid, generator)
+        return y, (None if grid is self.out_grid else grid), None
 
     def forward(
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
