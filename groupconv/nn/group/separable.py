@@ -141,8 +141,9 @@ class _GroupAxisKernel(GroupConv):
     def _element_scale(self, out_grid: Tensor) -> Tensor:
         return torch.full(out_grid.shape[:1], 1.0 / self.in_num_elements, dtype=torch.float64)
 
-    def _make_kernel_net(self, kernel_net, coords, m, kwargs, fk) -> nn.Module:
-        return super()._make_kernel_net(kernel_net, coords[..., self.spatial_dims :], m, kwargs, fk)
+    def _make_kernel_net(self, kernel_net, coords, spatial_mask, kwargs, factory) -> nn.Module:
+        return super()._make_kernel_net(kernel_net, coords[..., self.spatial_dims :], spatial_mask,
+                                        kwargs, factory)
 
     def _continuous_weight(self, coords: Tensor, mask_scale: Tensor) -> Tensor:
         return super()._continuous_weight(coords[..., self.spatial_dims :], mask_scale)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-import groupconv.nn.group.gconv as gconv_mod
+import groupconv.nn.group.gconv_weights as gconv_mod  # the kernel branches patched below
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup, OctahedralGroup
 from groupconv.groups.base import Group
 from groupconv.nn.group.gconv import GroupConv, LiftingConv
