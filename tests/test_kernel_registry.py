@@ -126,8 +126,8 @@ LAYERS = {
                                                           dtype=F64).eval(), _gmap),
     "SeparableGroupConv": (lambda net: gnn.SeparableGroupConv(2, 3, C4, 3, padding=1, kernel_net=net,
                                                               dtype=F64), _gmap),
-    "SeparableGroupConv-dg": (lambda net: gnn.SeparableGroupConv(2, 3, C4, 3, variant="dgseparable",
-                                                                 padding=1, kernel_net=net, dtype=F64), _gmap),
+    "SeparableGroupConv-dg": (lambda net: gnn.SeparableGroupConv(
+        2, 3, C4, 3, variant="dgseparable", padding=1, kernel_net=net, dtype=F64), _gmap),
     "PointwiseGroupConv": (lambda net: gnn.PointwiseGroupConv(2, 3, C4, kernel_net=net, dtype=F64), _gmap),
     "AttentiveGroupConv": (lambda net: AttentiveGroupConv(2, 3, C4, 3, padding=1, kernel_net=net,
                                                           spatial_kernel_size=3, dtype=F64), _gmap),
