@@ -44,7 +44,7 @@ def _grid(group: Group, num_elements: int, dt: torch.dtype | None) -> Tensor:
     try:
         return group.grid(n, dtype=dt)
     except ValueError as err:
-        raise ValueError(f"num_elements={n} is not a grid size of {group.name}: {err}") from err
+        raise ValueError(f"num_elements={n} is not a grid size of {group!r}: {err}") from err
 
 
 def resolve_grid(
