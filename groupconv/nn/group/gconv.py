@@ -12,8 +12,9 @@ Group grids. A finite group uses all its elements (``num_elements`` may select a
 grid); a continuous one needs ``num_elements=N`` (the deterministic uniform ``group.grid(N)``)
 or an explicit ``sampler=`` from :mod:`groupconv.sampling`. A random sampler (stratified,
 Haar...) draws a new output grid at every training forward (equivariance in expectation) and
-uses ``group.grid(N)`` in eval mode; pass the previous layer's grid as ``in_grid`` (see
-``forward_with_grid``) when stacking random-grid layers. A sampler with ``per="batch"`` draws
+uses ``group.grid(N)`` in eval mode; when stacking random-grid layers pass the grid returned
+by ``forward_with_grid_mask`` (``(y, grid, mask)``, every group layer's one signature) as the
+next layer's ``in_grid``. A sampler with ``per="batch"`` draws
 one grid per batch element (returned as ``(B, N, *element_shape)``; a following ``GroupConv``
 takes it as ``in_grid``): the ``B`` expanded kernels come from one batched kernel-net call and
 the layer runs ONE grouped conv (``groups=B``). Continuous kernels only.
