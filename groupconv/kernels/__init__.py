@@ -10,7 +10,8 @@ unit, per axis) and the persistent one-shot Chang output scaling (``chang_initia
 Masks: :class:`GaussianMask` (learnable, dynamic cropping), :class:`CircularMask`.
 Regularisers: :func:`ln_kernel_norm`, :func:`nyquist_penalty`, :func:`mask_size_penalty`,
 :func:`wavelet_zero_mean_loss` (and module wrappers). Optimiser groups: :func:`param_groups`.
-Fitting: :func:`fit_kernel`.
+Fitting: :func:`fit_kernel`. The registry of the names every layer's ``kernel_net=`` accepts:
+:data:`KERNEL_NETS`, :func:`build_kernel_net` (per-layer defaults in :data:`KERNEL_NET_DEFAULTS`).
 
 Example:
     >>> import torch
@@ -29,6 +30,7 @@ from .masks import CircularMask, GaussianMask
 from .mfn import FourierNet, GaborNet, MAGNet, sample_gamma
 from .nets import MLP, RFF, SIREN
 from .param_groups import DEFAULT_LR_FACTORS, check_param_groups, param_groups, tag_parameters
+from .registry import KERNEL_NET_DEFAULTS, KERNEL_NETS, build_kernel_net, kernel_net_class
 from .regularizers import (
     LnKernelLoss,
     MaskSizePenalty,
@@ -72,4 +74,8 @@ __all__ = [
     "random_kernel",
     "FitResult",
     "fit_kernel",
+    "KERNEL_NETS",
+    "KERNEL_NET_DEFAULTS",
+    "build_kernel_net",
+    "kernel_net_class",
 ]

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from .._validation import check_positive_int
 from ..groups.base import Group
-from ..nn.group.gconv import GroupConv, LiftingConv
+from ..nn.group.gconv import GroupConv, LiftingConv, apply_element_mask
 from ..nn.group.partial import (
     PartialGroupConv,
     PartialLiftingConv,
@@ -90,30 +90,6 @@ def _check_separable(separable: object) -> str | None:
     if not isinstance(separable, str) or separable not in allowed:
         raise ValueError(f"separable must be a bool or one of {allowed}, got {separable!r}")
     return separable
-
-
-def _conv_with_grid(conv: nn.Module, x: Tensor, grid: Tensor | None,
-                    generator: torch.Generator | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """``(y, grid, mask)``: a conv's output, the grid to hand to the next layer (``None`` when
-    it is the layer's deterministic grid) and, for partial layers, the element mask (``None``
-    when nothing is dropped). Partial layers run without their own masking: the caller drops
-    the elements after the norm and activation."""
-    if isinstance(conv, (PartialLiftingConv, PartialGroupConv)):
-        base = LiftingConv if isinstance(conv, PartialLiftingConv) else GroupConv
-        y, out = base.forward_with_grid(conv, x, grid, generator)
-        mask = conv.element_mask(generator)
-    elif isinstance(conv, (LiftingConv, GroupConv)):
-        y, out = conv.forward_with_grid(x, grid, generator)
-        mask = None
-    else:  # separable: deterministic grids only
-        y, out, mask = conv(x), None, None
-    if out is not None and out is getattr(conv, "out_grid", None):
-        out = None
-    return y, out, mask
-
-
-def _drop(y: Tensor, mask: Tensor | None) -> Tensor:
-    return y if mask is None else y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
 
 
 class CKGResBlock(nn.Module):
@@ -182,14 +158,16 @@ class CKGResBlock(nn.Module):
                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         """``(y, out_grid)``: ``in_grid`` is the grid of ``x`` when it is not the layers'
         deterministic grid (``None`` otherwise; likewise for the returned grid)."""
-        h, grid1, m1 = _conv_with_grid(self.conv1, x, in_grid, generator)
-        h = self.dropout(_drop(torch.relu(self.norm1(h)), m1))
-        h, grid2, m2 = _conv_with_grid(self.conv2, h, grid1, generator)
+        # partial convs return their element masks: dropped elements are zeroed after the norm
+        # and the activation, so the next layer's Haar mean skips them
+        h, grid1, m1 = self.conv1.forward_with_grid_mask(x, in_grid, generator)
+        h = self.dropout(apply_element_mask(torch.relu(self.norm1(h)), m1))
+        h, grid2, m2 = self.conv2.forward_with_grid_mask(h, grid1, generator)
         if self.pointwise_shortcut:
             s = self.shortcut.forward_with_grid(x, in_grid, generator, out_grid=grid2)[0]
         else:
             s = self.shortcut(x)
-        return _drop(torch.relu(self.norm2(h) + s), m2), grid2
+        return apply_element_mask(torch.relu(self.norm2(h) + s), m2), grid2
 
     def forward(self, x: Tensor, in_grid: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:  # noqa: D102
@@ -202,12 +180,15 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
     Args:
         in_channels, num_classes: input channels and logits.
         group: the group H acting on R^2 (default ``SO2()``; any group with a grid works).
-        num_elements: size of its deterministic grid (default 8; finite groups: the order).
+        num_elements: size of its deterministic grid; ``None`` (default): 8 for a continuous
+            group, the order for a finite one. An explicit value is used as given (a finite
+            group's subgroup grid, e.g. 8 of ``CyclicGroup(16)``) or refused by the group.
         hidden_channels: fields per layer (int, or one per block).
         num_blocks: residual blocks (ignored when ``hidden_channels`` is a sequence).
         kernel_size: odd kernel size of every conv (continuous kernels: any odd size costs the
             same number of parameters).
-        kernel_net, kernel_net_kwargs: the kernel network (``"siren"``, ``"mlp"``, ``"rff"``).
+        kernel_net, kernel_net_kwargs: the kernel network of every conv (a name of
+            :data:`groupconv.kernels.KERNEL_NETS`; each conv builds its own).
         mask, mask_radius: the spatial kernel mask (see :class:`~groupconv.nn.group.gconv.GroupConv`).
         sampler: a deterministic :mod:`groupconv.sampling` sampler replacing the default grid.
         norm: ``"batch"``, ``"layer"`` or ``"none"``; ``dropout`` inside the blocks.
@@ -245,7 +226,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         in_channels: int = 1,
         num_classes: int = 10,
         group: Group | None = None,
-        num_elements: int | None = 8,
+        num_elements: int | None = None,
         hidden_channels: int | Sequence[int] = 16,
         num_blocks: int = 2,
         kernel_size: int = 5,
@@ -295,8 +276,8 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         if (partial_lifting or fully_equivariant) and not partial:
             raise ValueError("partial_lifting and fully_equivariant need partial=True, got "
                              f"partial_lifting={partial_lifting}, fully_equivariant={fully_equivariant}")
-        if group.is_finite and num_elements == 8 and getattr(group, "order", 8) != 8:
-            num_elements = None  # the default 8 is meant for continuous groups
+        if num_elements is None and not group.is_finite:
+            num_elements = 8  # the default grid of a continuous group (finite ones: the order)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group
@@ -382,8 +363,8 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
     def features(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The last group feature map ``(B, C, N, h, w)`` before the readout."""
         x = self._check_image(x)
-        y, grid, m = _conv_with_grid(self.lift, x, None, generator)
-        y = _drop(torch.relu(self.lift_norm(y)), m)
+        y, grid, m = self.lift.forward_with_grid_mask(x, None, generator)
+        y = apply_element_mask(torch.relu(self.lift_norm(y)), m)
         for i, block in enumerate(self.blocks):
             y, grid = block.forward_with_grid(y, grid, generator)
             if i in self.pool_after:

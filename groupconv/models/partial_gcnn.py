@@ -66,8 +66,9 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         channels: fields per layer; the first layer is the lifting conv (default ``(8, 8, 8)``).
         kernel_size: odd kernel size of the group convs; ``first_kernel_size`` of the lifting.
         pool_after: indices of layers followed by a 2x2 stride-2 spatial max pool.
-        num_elements: grid size of H (default 8; finite groups: ``None`` uses the order).
-        kernel_net: continuous kernel net (``"siren"``, ``"mlp"``, ``"rff"``) or ``None`` for
+        num_elements: grid size of H; ``None`` (default): 8 for a continuous group, the order
+            for a finite one; an explicit value is used as given or refused by the group.
+        kernel_net: continuous kernel net (a name of :data:`groupconv.kernels.KERNEL_NETS`) or ``None`` for
             discrete kernels (finite groups, ``mode="mask"``).
         kernel_net_kwargs: options of the kernel nets.
         mask_radius: radius of the circular kernel mask (1.5 keeps the corners of a 3x3).
@@ -93,7 +94,7 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         *,
         first_kernel_size: int = 5,
         pool_after: Sequence[int] = (0, 1),
-        num_elements: int | None = 8,
+        num_elements: int | None = None,
         kernel_net: str | nn.Module | None = "siren",
         kernel_net_kwargs: dict[str, Any] | None = None,
         mask_radius: float = 1.5,
@@ -120,6 +121,8 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group
         chans = check_channels(channels)
+        if num_elements is None and not group.is_finite:
+            num_elements = 8  # the default grid of a continuous group (finite ones: the order)
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = check_positive_int(first_kernel_size, "first_kernel_size")
         self.pool_after = check_pool_after(pool_after, len(chans))

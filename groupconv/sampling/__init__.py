@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .grids import group_elements_dtype, resolve_grid
 from .samplers import (
     GridSampler,
     HaarSampler,
@@ -43,6 +44,8 @@ __all__ = [
     "make_sampler",
     "one_parameter_cell",
     "scale_parameterisation",
+    "resolve_grid",
+    "group_elements_dtype",
 ]
 
 #: Names accepted by :func:`make_sampler` (e.g. in layer or experiment configs).

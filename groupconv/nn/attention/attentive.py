@@ -116,6 +116,8 @@ __all__ = [
 class _AttentiveMixin:
     """Full and fA attentive forward on top of a ``LiftingConv``/``GroupConv`` subclass."""
 
+    _per_batch_grids = False  # attention needs the deterministic grid
+
     def _init_attention(self, form: str, channel_attention: bool, spatial_attention: bool,
                         reduction: int, statistics: Sequence[str] | None, spatial_kernel_size: int,
                         complement: bool, chunk_elements: int | None, kwargs: dict[str, Any]) -> None:
@@ -297,7 +299,7 @@ class _AttentiveMixin:
         x = self._check_input(x)
         if self.form == "feature":
             xa, maps = self.attention(x)
-            y = super().forward_with_grid(xa)[0]
+            y = super()._conv_forward(xa, None, None)[0]
             return y, maps
         weight, _ = self._expanded(None, None)
         B, d = x.shape[0], self.spatial_dims
@@ -332,8 +334,8 @@ class _AttentiveMixin:
             y = y * a
         return y, maps
 
-    def forward_with_grid(self, x: Tensor, in_grid: Tensor | None = None,
-                          generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def _conv_forward(self, x: Tensor, in_grid: Tensor | None,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         if in_grid is not None:
             raise ValueError(f"{type(self).__name__} uses its deterministic grids: in_grid must be None")
         return self._attentive_forward(x, keep_maps=False)[0], self.out_grid
@@ -429,6 +431,8 @@ class CoAttentiveGroupConv(GroupConv):
         (torch.Size([1, 2, 4, 5, 5]), True)
     """
 
+    _per_batch_grids = False  # attention needs the deterministic grid
+
     def __init__(self, in_channels: int, out_channels: int, group: Group,
                  kernel_size: int | Sequence[int], *, heads: int = 1, normalization: str = "softmax",
                  **kwargs: Any) -> None:
@@ -456,19 +460,19 @@ class CoAttentiveGroupConv(GroupConv):
         rep = a.repeat_interleave(self.in_channels // self.heads, dim=1)
         return x * rep * scale, a
 
-    def forward_with_grid(self, x: Tensor, in_grid: Tensor | None = None,
-                          generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def _conv_forward(self, x: Tensor, in_grid: Tensor | None,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         if in_grid is not None:
             raise ValueError("CoAttentiveGroupConv uses its deterministic grids: in_grid must be None")
         xa, _ = self._attend(self._check_input(x))
-        return super().forward_with_grid(xa)
+        return super()._conv_forward(xa, None, None)
 
     def forward(self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None,
                 *, return_attention: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         if in_grid is not None:
             raise ValueError("CoAttentiveGroupConv uses its deterministic grids: in_grid must be None")
         xa, a = self._attend(self._check_input(x))
-        y = super().forward_with_grid(xa)[0]
+        y = super()._conv_forward(xa, None, None)[0]
         return (y, {"group": a}) if return_attention else y
 
     def extra_repr(self) -> str:

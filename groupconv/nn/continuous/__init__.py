@@ -2,12 +2,8 @@
 separable FlexConv of CCNN.
 """
 
-from .ckconv import (
-    KERNEL_NETS,
-    CKConv,
-    SeparableCKConv,
-    build_kernel_net,
-)
+from ...kernels.registry import KERNEL_NETS, build_kernel_net  # the registry, re-exported
+from .ckconv import CKConv, SeparableCKConv
 from .flexconv import FlexConv, SeparableFlexConv
 
 __all__ = [

@@ -64,8 +64,6 @@ persistent. Two rules (``chang_rule=``):
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -76,57 +74,12 @@ from torch import Tensor, nn
 from ..._validation import check_positive_int, check_tensor
 from ...functional.fftconv import KernelSpectrum, kernel_spectrum, resolve_padding, use_fft
 from ...functional.fftconv import conv as _conv
+from ...kernels.registry import KERNEL_NETS, build_kernel_net  # noqa: F401 - old import path
 
-__all__ = ["CKConv", "SeparableCKConv", "KERNEL_NETS", "build_kernel_net"]
-
-#: kernel-net names accepted by ``kernel_net=`` and the ``module:Class`` they map to.
-KERNEL_NETS = {
-    "mlp": "groupconv.kernels.nets:MLP",
-    "siren": "groupconv.kernels.nets:SIREN",
-    "rff": "groupconv.kernels.nets:RFF",
-    "fourier": "groupconv.kernels.mfn:FourierNet",
-    "gabor": "groupconv.kernels.mfn:GaborNet",
-    "magnet": "groupconv.kernels.mfn:MAGNet",
-}
+# KERNEL_NETS / build_kernel_net live in groupconv.kernels.registry (imported here for old imports)
+__all__ = ["CKConv", "SeparableCKConv"]
 
 _EPS = 1e-6
-
-
-def build_kernel_net(
-    kernel_net: str | nn.Module,
-    in_features: int,
-    out_features: int,
-    kwargs: dict[str, Any] | None = None,
-    **extra: Any,
-) -> nn.Module:
-    """Instantiate a kernel net by name (lazy import) or check a given module.
-
-    ``extra`` keyword arguments (e.g. ``causal``) are passed only when the class accepts them;
-    ``kwargs`` are passed as given.
-
-    Example:
-        >>> net = build_kernel_net("siren", 1, 6)
-        >>> net(torch.zeros(5, 1)).shape
-        torch.Size([5, 6])
-    """
-    if isinstance(kernel_net, nn.Module):
-        if kwargs:
-            raise ValueError("kernel_net_kwargs must be empty when kernel_net is a module")
-        for attr, want in (("in_features", in_features), ("out_features", out_features)):
-            got = getattr(kernel_net, attr, want)
-            if got != want:
-                raise ValueError(f"kernel_net.{attr} must be {want} for this layer, got {got}")
-        return kernel_net
-    if not isinstance(kernel_net, str) or kernel_net.lower() not in KERNEL_NETS:
-        raise ValueError(
-            f"kernel_net must be an nn.Module or one of {sorted(KERNEL_NETS)}, got {kernel_net!r}"
-        )
-    mod_name, cls_name = KERNEL_NETS[kernel_net.lower()].split(":")
-    cls = getattr(importlib.import_module(mod_name), cls_name)
-    params = inspect.signature(cls.__init__).parameters
-    kw = {k: v for k, v in extra.items() if k in params}
-    kw.update(kwargs or {})
-    return cls(in_features, out_features, **kw)
 
 
 def _check_kernel_size(kernel_size: object, causal: bool) -> str | int:
@@ -503,7 +456,8 @@ class CKConv(_ContinuousConvNd):
     Args:
         in_channels, out_channels: channel counts.
         data_dim: 1 (sequences ``(B, C, L)``), 2 (images) or 3 (volumes).
-        kernel_net: a name in :data:`KERNEL_NETS` or a module ``(..., data_dim) -> (..., C_out*C_in)``.
+        kernel_net: a name in :data:`groupconv.kernels.KERNEL_NETS` or a module
+            ``(..., data_dim) -> (..., C_out*C_in)``.
         kernel_size: ``"same"``, ``"full"`` or an int horizon.
         causal: 1-D only; output ``t`` depends on inputs ``<= t``.
         bias: learnable bias ``(C_out,)``.

@@ -3,7 +3,7 @@ steerable kernels, per-batch grids, separable and partial-equivariance variants,
 group convolutions, pooling and normalisation on group feature maps, and whole-model export.
 """
 
-from .gconv import GroupConv, LiftingConv
+from .gconv import GroupConv, LiftingConv, apply_element_mask
 from .partial import (
     GroupSequential,
     PartialGroupConv,
@@ -38,6 +38,7 @@ from .separable import (
 __all__ = [
     "GroupConv",
     "LiftingConv",
+    "apply_element_mask",
     "GroupSequential",
     "PartialGroupConv",
     "PartialLiftingConv",

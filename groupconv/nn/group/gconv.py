@@ -12,8 +12,9 @@ Group grids. A finite group uses all its elements (``num_elements`` may select a
 grid); a continuous one needs ``num_elements=N`` (the deterministic uniform ``group.grid(N)``)
 or an explicit ``sampler=`` from :mod:`groupconv.sampling`. A random sampler (stratified,
 Haar...) draws a new output grid at every training forward (equivariance in expectation) and
-uses ``group.grid(N)`` in eval mode; pass the previous layer's grid as ``in_grid`` (see
-``forward_with_grid``) when stacking random-grid layers. A sampler with ``per="batch"`` draws
+uses ``group.grid(N)`` in eval mode; when stacking random-grid layers pass the grid returned
+by ``forward_with_grid_mask`` (``(y, grid, mask)``, every group layer's one signature) as the
+next layer's ``in_grid``. A sampler with ``per="batch"`` draws
 one grid per batch element (returned as ``(B, N, *element_shape)``; a following ``GroupConv``
 takes it as ``in_grid``): the ``B`` expanded kernels come from one batched kernel-net call and
 the layer runs ONE grouped conv (``groups=B``). Continuous kernels only.
@@ -25,7 +26,8 @@ Kernels.
   (C4, D4, the cube group) and by d-linear interpolation otherwise (with a circular mask).
   On the group axis the kernel is indexed by ``h_i^{-1} h_j``, which must lie in the input grid
   (grids closed under the product; random grids need a continuous kernel).
-* continuous (``kernel_net="siren" | "mlp" | "rff" | nn.Module``): a kernel network evaluated on
+* continuous (``kernel_net=`` a name of :data:`groupconv.kernels.KERNEL_NETS` or an
+  ``nn.Module``; defaults of the ``"group"`` family): a kernel network evaluated on
   ``[h_i^{-1} y / r, group.embedding(h_i^{-1} h_j)]`` (``y / r`` in ``[-1, 1]``; the embedding
   is periodic ``(cos, sin)`` for compact factors), times a circular or smooth spatial mask.
 
@@ -63,7 +65,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -79,41 +81,52 @@ from ..._validation import (
     check_tensor,
 )
 from ...groups.base import Group
+from ...sampling.grids import resolve_grid
 from ...spaces import GridField, GroupGridField
-from .gconv_basis import (
-    capped_max_frequency,
-    default_max_frequency,
-    steerable_continuous_coordinates,
-    steerable_matrices,
-    supports_steerable,
-)
+from .gconv_basis import capped_max_frequency, default_max_frequency
 from .gconv_batched import PerBatchGridMixin
-from .gconv_kernels import (
-    as_tuple,
-    build_discrete_plan,
-    continuous_coordinates,
-    expand_discrete,
-    mask_sampling,
-    relative_index,
-    resolve_grid,
-    spatial_sampling,
-)
+from .gconv_kernels import as_tuple
+from .gconv_weights import ContinuousKernelMixin, DiscreteKernelMixin, resolve_mask
 
-__all__ = ["LiftingConv", "GroupConv"]
+__all__ = ["LiftingConv", "GroupConv", "apply_element_mask"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_MODULE = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_KERNEL_NET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "siren": {"hidden_features": 32, "num_layers": 3, "omega_0": 10.0},
-    "mlp": {"hidden_features": 32, "num_layers": 3, "activation": "gelu", "init": "kaiming"},
-    "rff": {},
-}
 
 
-class _RegularGroupConv(PerBatchGridMixin, nn.Module):
-    """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`."""
+def apply_element_mask(y: Tensor, mask: Tensor | None) -> Tensor:
+    """Zero the dropped group elements of a group map ``y`` ``(B, C, N, *spatial)``.
+
+    ``mask`` is the ``(N,)`` 0/1 element mask returned by ``forward_with_grid_mask`` of the
+    group layers (partial layers drop elements); ``None`` returns ``y`` itself.
+
+    Example:
+        >>> import torch
+        >>> apply_element_mask(torch.ones(1, 1, 3, 2), torch.tensor([1.0, 0.0, 1.0]))[0, 0, :, 0]
+        tensor([1., 0., 1.])
+    """
+    if mask is None:
+        return y
+    return y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
+
+
+class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGridMixin, nn.Module):
+    """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`.
+
+    Subclasses change the convolution through ``_conv_forward`` (the unmasked output and its
+    grid), the output grid through ``_grids_for_forward`` and the element mask through
+    ``_output_mask``; the two class attributes below declare what such a subclass changes.
+    """
 
     _lifting: bool = False
+    #: Whether the per-batch-grid path (:mod:`~groupconv.nn.group.gconv_batched`: one grid per
+    #: batch element, one grouped conv) computes this class's kernel. It evaluates the shared
+    #: coordinates, element scale and masks itself, so a subclass that changes the kernel, the
+    #: grids or the forward sets ``False``: per-batch samplers and batched ``in_grid`` are refused.
+    _per_batch_grids: ClassVar[bool] = True
+    #: Whether the output grid can move at forward time (partial layers): the steerable basis,
+    #: built for the layer's own grid, is then not chosen automatically.
+    _grid_moves_in_forward: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -142,6 +155,37 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self._init_geometry(in_channels, out_channels, group, kernel_size, stride, padding, dilation,
+                            spatial_dims)
+        out_grid, in_grid = self._init_grids(num_elements, sampler, in_num_elements, group_support, device)
+        # kernel options: continuous (a kernel net) or discrete weights, mask, basis
+        self.continuous = kernel_net is not None
+        self.basis: str | None = None
+        self._max_frequency = (default_max_frequency if max_frequency is None
+                               else capped_max_frequency(max_frequency))
+        self.mask = resolve_mask(mask, self.continuous)
+        self.mask_radius = float(mask_radius)
+        self.mask_temperature = float(mask_temperature)
+        element_scale = self._element_scale(out_grid)  # (N_out,) = |det h_i|^-1 / N_in
+        pair_mask = self._pair_mask(out_grid, in_grid)  # group_support, (N_out, N_in) or None
+        factory = {"device": device, "dtype": dtype}
+        if self.continuous:
+            self._init_continuous_kernel(kernel_net, kernel_net_kwargs, basis, out_grid, in_grid,
+                                         element_scale, pair_mask, factory)
+        else:
+            self._init_discrete_kernel(kernel_net_kwargs, basis, out_grid, in_grid, element_scale,
+                                       pair_mask, factory)
+        self._init_bias(bias, factory)
+        self.register_buffer("_kernel_cache", None, persistent=False)
+        self._cache_key: tuple | None = None
+        self._warned_stride = False
+
+    # -- construction steps ------------------------------------------------------------------
+    def _init_geometry(self, in_channels: int, out_channels: int, group: Group,
+                       kernel_size: int | Sequence[int], stride: int | Sequence[int],
+                       padding: int | Sequence[int] | str, dilation: int | Sequence[int],
+                       spatial_dims: int | None) -> None:
+        """Channels, group, spatial dimension and the ``torch.nn.Conv{d}d`` geometry."""
         if not isinstance(group, Group):
             raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -168,12 +212,16 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         else:
             self.padding = as_tuple(padding, d, "padding")
         check_conv_geometry(self.kernel_size, self.stride, self.padding, self.dilation, type(self).__name__)
+
+    def _init_grids(self, num_elements: int | None, sampler: Any, in_num_elements: int | None,
+                    group_support: float | None, device: torch.device | str | None,
+                    ) -> tuple[Tensor, Tensor | None]:
+        """The output and input grids of H (float64 plans; registered as non-persistent buffers)."""
+        name = type(self).__name__
         self.sampler = sampler
         self.group_support = group_support
-        out_grid, self._stochastic = resolve_grid(
-            group, num_elements, sampler, type(self).__name__,
-            per_batch=self._supports_per_batch_grids(),
-        )
+        out_grid, self._stochastic = resolve_grid(self.group, num_elements, sampler, name,
+                                                  per_batch=self._per_batch_grids)
         # one random grid per batch element in training (continuous kernels; checked below)
         self._per_batch = self._stochastic and bool(getattr(sampler, "per_batch_element", False))
         self.num_elements = int(out_grid.shape[0])
@@ -184,103 +232,20 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             in_grid = out_grid
             self.in_num_elements = self.num_elements
         else:
-            in_grid, _ = resolve_grid(group, in_num_elements, None, type(self).__name__)
+            in_grid, _ = resolve_grid(self.group, in_num_elements, None, name)
             self.in_num_elements = int(in_grid.shape[0])
         self._check_kernel_size(out_grid)
         self.register_buffer("out_grid", out_grid.to(device), persistent=False)
         self.register_buffer("in_grid", None if in_grid is None else in_grid.to(device), persistent=False)
-        K = math.prod(self.kernel_size)
-        fk = {"device": device, "dtype": dtype}
+        return out_grid, in_grid
 
-        # -- kernels ------------------------------------------------------------------------
-        self.continuous = kernel_net is not None
-        self.basis: str | None = None
-        self._max_frequency = (default_max_frequency if max_frequency is None
-                               else capped_max_frequency(max_frequency))
-        if mask is None:
-            mask = "hard" if self.continuous else None
-        elif mask is True:
-            mask = "hard"
-        elif mask is False:
-            mask = "none" if self.continuous else None
-        if mask not in (None, "hard", "smooth", "none"):
-            raise ValueError(f"mask must be None, True, False, 'hard', 'smooth' or 'none', got {mask!r}")
-        self.mask = mask
-        self.mask_radius = float(mask_radius)
-        self.mask_temperature = float(mask_temperature)
-        scale = self._element_scale(out_grid)  # (N_out,) = |det h_i|^-1 / N_in
-        pair = self._pair_mask(out_grid, in_grid)
-        if self.continuous:
-            if self.mask is None:
-                self.mask = "hard"
-            coords, m = continuous_coordinates(
-                group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
-                self.mask_temperature,
-            )
-            self.basis = self._continuous_basis(basis, out_grid)
-            if self.basis == "steerable":  # read the net on a fine grid, project, rotate the basis
-                sc, ms = self._steerable_coords(out_grid, in_grid, scale, pair)
-            else:
-                sc, ms = coords, m * scale.view(-1, 1, 1).to(m.dtype)
-                if pair is not None:
-                    ms = ms * pair.unsqueeze(-1).to(ms.dtype)
-            pdt = dtype or torch.get_default_dtype()
-            self.register_buffer("_coords", sc.to(device=device, dtype=pdt), persistent=False)
-            self.register_buffer("_mask_scale", ms.to(device=device, dtype=pdt), persistent=False)
-            self.kernel_net = self._make_kernel_net(kernel_net, coords, m, kernel_net_kwargs, fk)
-            if self.basis == "steerable":  # keep the initial kernel energy of the pixel read-out
-                with torch.no_grad():
-                    pix = self.kernel_net(coords.to(device=device, dtype=pdt)) * m.to(
-                        device=device, dtype=pdt).unsqueeze(-1)
-                    ste = self._continuous_weight(self._coords, self._mask_scale)
-                    gain = pix.norm() * scale.mean().item() / ste.norm().clamp_min(1e-12)
-                # persistent: a loaded state_dict brings the gain its kernel net was trained with
-                self.register_buffer("_steer_gain", gain.reshape(()).to(device=device, dtype=pdt))
-            self.weight = None
-            self.mode = "continuous"
-            self.exact = False
-        else:
-            if kernel_net_kwargs:
-                raise ValueError("kernel_net_kwargs needs kernel_net= (a continuous kernel)")
-            if self._stochastic:
-                raise ValueError(
-                    f"discrete kernels are not defined on the random grid of sampler={sampler!r}: "
-                    "pass kernel_net= (a continuous kernel) or a deterministic sampler"
-                )
-            if self.mask == "smooth":
-                raise ValueError("mask='smooth' needs a continuous kernel (kernel_net=); discrete "
-                                 "kernels take mask=None, True/'hard' or False")
-            self._build_discrete(group, out_grid, in_grid, scale, pair, device, dtype, basis)
-            shape = (self.out_channels, self.in_channels)
-            shape += () if self._lifting else (self.in_num_elements,)
-            if self.basis == "steerable":  # one coefficient per basis function
-                shape += (self._spatial_matrix.shape[0],)
-            else:
-                shape += self.kernel_size
-            self.weight = nn.Parameter(torch.empty(*shape, **fk))
-            fan_in = self.in_channels * self.in_num_elements * K
-            bound = self.in_num_elements / math.sqrt(fan_in)  # the 1/N_in Haar factor compensated
-            if self.basis == "steerable":  # same expected kernel energy from S unit-norm functions
-                bound *= math.sqrt(K / shape[-1])
-            nn.init.uniform_(self.weight, -bound, bound)
-            self.kernel_net = None
-        if bias:
-            self.bias = nn.Parameter(torch.empty(self.out_channels, **fk))
-            fan_in = self.in_channels * self.in_num_elements * K
-            nn.init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
-        else:
+    def _init_bias(self, bias: bool, factory: dict[str, Any]) -> None:
+        if not bias:
             self.register_parameter("bias", None)
-        self.register_buffer("_kernel_cache", None, persistent=False)
-        self._cache_key: tuple | None = None
-        self._warned_stride = False
-
-    # -- construction helpers ----------------------------------------------------------------
-    @classmethod
-    def _supports_per_batch_grids(cls) -> bool:
-        """Per-batch grids bypass the shared-grid hooks: only for classes that keep them."""
-        hooks = ("forward_with_grid", "_grids_for_forward", "_compute_weight", "_continuous_weight",
-                 "_element_scale", "_expanded", "_make_kernel_net")
-        return all(getattr(cls, h) is getattr(_RegularGroupConv, h) for h in hooks)
+            return
+        self.bias = nn.Parameter(torch.empty(self.out_channels, **factory))
+        fan_in = self.in_channels * self.in_num_elements * math.prod(self.kernel_size)
+        nn.init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
     def _check_kernel_size(self, out_grid: Tensor) -> None:
         M = self.group.matrix(out_grid).to(torch.float64)
@@ -305,128 +270,6 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         ne = len(self.group.element_shape)
         dist = self.group.distance(out_grid.unsqueeze(-ne - 1), in_grid.unsqueeze(-ne - 2))
         return dist <= float(self.group_support) + 1e-9
-
-    def _continuous_basis(self, basis: str | None, out_grid: Tensor) -> str:
-        """``"steerable"`` (band-limited projection) or ``"pixel"`` (the net read at pixels)."""
-        if basis not in (None, "pixel", "steerable"):
-            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
-        # grids drawn or learned at forward time (samplers, subclasses overriding the grid hook,
-        # e.g. partial equivariance) keep the net read at the pixels of their fresh grid
-        own_grids = type(self)._grids_for_forward is _RegularGroupConv._grids_for_forward
-        ok = supports_steerable(self.group, out_grid, self.kernel_size) and not self._stochastic
-        ok = ok and own_grids
-        if basis == "steerable" and not ok:
-            raise ValueError(
-                f"basis='steerable' needs a deterministic grid of a 2D group of rotations/mirrors "
-                f"and a square odd kernel, got {self.group.name} with kernel_size={self.kernel_size}"
-            )
-        if basis is None:  # auto: where pixels do not rotate exactly
-            exact = spatial_sampling(self.group, out_grid, self.kernel_size, None)[2]
-            basis = "steerable" if ok and not exact else "pixel"
-        return basis
-
-    def _steerable_coords(self, out_grid, in_grid, scale, pair) -> tuple[Tensor, Tensor]:
-        coords, A = steerable_continuous_coordinates(
-            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency
-        )
-        n_in = 1 if in_grid is None else in_grid.shape[0]
-        ms = A.unsqueeze(1) * scale.view(-1, 1, 1, 1).to(A)  # (N_out, 1, K, F)
-        ms = ms.expand(-1, n_in, -1, -1)
-        if pair is not None:
-            ms = ms * pair.view(*pair.shape, 1, 1).to(ms)
-        return coords, ms.contiguous()
-
-    def _build_discrete(self, group, out_grid, in_grid, scale, pair, device, dtype, basis=None) -> None:
-        index, weight, exact = spatial_sampling(group, out_grid, self.kernel_size, None)
-        if basis not in (None, "pixel", "steerable"):
-            raise ValueError(f"basis must be None, 'pixel' or 'steerable', got {basis!r}")
-        if basis is None:  # auto: band-limited steerable basis where pixels do not rotate exactly
-            basis = "steerable" if not exact and supports_steerable(
-                group, out_grid, self.kernel_size) else "pixel"
-        elif basis == "steerable" and not supports_steerable(group, out_grid, self.kernel_size):
-            raise ValueError(
-                f"basis='steerable' needs a 2D group of rotations/mirrors and a square odd kernel, "
-                f"got {group.name} with kernel_size={self.kernel_size}"
-            )
-        self.basis = basis
-        matrices = None
-        if basis == "steerable":
-            matrices = steerable_matrices(group, out_grid, self.kernel_size,
-                                          max_frequency=self._max_frequency)
-            exact = False
-        else:
-            if not exact and self.mask is None:
-                self.mask = "hard"
-            if self.mask in ("hard", "smooth"):
-                index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
-        if in_grid is None:
-            gidx = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
-        else:
-            gidx = relative_index(group, out_grid, in_grid)
-            if gidx is None:
-                raise ValueError(
-                    f"discrete kernels need h_i^-1 h_j in the input grid of {group.name} "
-                    f"(a grid closed under the product), which num_elements={self.num_elements} / "
-                    f"in_num_elements={self.in_num_elements} does not give: pass kernel_net="
-                )
-        plan = build_discrete_plan(
-            self.out_channels, self.in_channels, index, weight, exact, gidx, scale, pair, matrices
-        )
-        self.mode = plan.mode
-        self._zero_slot = plan.zero_slot
-        self._backward_zero_slot = plan.backward_zero_slot
-        self._scale = plan.scale
-        self.exact = exact
-
-        def dev(t: Tensor | None, floating: bool = False) -> Tensor | None:
-            if t is None:
-                return None
-            return t.to(device, dtype or torch.get_default_dtype()) if floating else t.to(device)
-
-        self.register_buffer("_flat_index", dev(plan.flat_index), persistent=False)
-        self.register_buffer("_backward_index", dev(plan.backward_index), persistent=False)
-        self.register_buffer("_group_index", dev(plan.group_index), persistent=False)
-        self.register_buffer("_spatial_matrix", dev(plan.spatial_matrix, True), persistent=False)
-
-    def _make_kernel_net(self, kernel_net, coords, m, kwargs, fk) -> nn.Module:
-        in_features = coords.shape[-1]
-        out_features = self.out_channels * self.in_channels
-        if isinstance(kernel_net, nn.Module):
-            if kwargs:
-                raise ValueError("kernel_net_kwargs only applies to kernel_net given by name")
-            n_in = getattr(kernel_net, "in_features", in_features)
-            n_out = getattr(kernel_net, "out_features", out_features)
-            if (n_in, n_out) != (in_features, out_features):
-                raise ValueError(
-                    f"kernel_net must map {in_features} coordinates to out_channels*in_channels="
-                    f"{out_features} values, got in_features={n_in}, out_features={n_out}"
-                )
-            return kernel_net
-        if not isinstance(kernel_net, str) or kernel_net.lower() not in _KERNEL_NET_DEFAULTS:
-            raise ValueError(
-                f"kernel_net must be 'siren', 'mlp', 'rff' or an nn.Module, got {kernel_net!r}"
-            )
-        from ... import kernels as _kernels
-
-        name = kernel_net.lower()
-        try:
-            cls = getattr(_kernels, name.upper())
-        except AttributeError:  # package __init__ not there: the module itself
-            from ...kernels import nets as _nets
-
-            cls = getattr(_nets, name.upper())
-        options = {**_KERNEL_NET_DEFAULTS[name], **(kwargs or {})}
-        net = cls(in_features, out_features, **options, **fk)
-        if hasattr(net, "chang_initialize_"):
-            # Chang scaling, measured on the coordinates: Var(psi) = 1 / (C_in K_eff). The
-            # kernel is smooth along H, so its Haar mean (the 1/N_in sum) is an O(1)
-            # integral and activations keep unit scale whatever N_in.
-            keep = m.reshape(-1) > 0.5
-            pdt = fk["dtype"] or torch.get_default_dtype()
-            pts = coords.reshape(-1, in_features)[keep].to(device=fk["device"], dtype=pdt)
-            k_eff = max(1, int(round(float(m[0, 0].sum()))))
-            net.chang_initialize_(self.in_channels * k_eff, gain=1.0, coords=pts)
-        return net
 
     # -- kernel expansion --------------------------------------------------------------------
     def _grids_for_forward(self, in_grid: Tensor | None, generator) -> tuple[Tensor, Tensor | None, bool]:
@@ -455,44 +298,12 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             fresh = True
         return out_grid, grid_in, fresh
 
-    def _continuous_weight(self, coords: Tensor, mask_scale: Tensor) -> Tensor:
-        n_out, n_in, K = mask_scale.shape[:3]
-        if mask_scale.dim() == 4:  # steerable: (N_out, N_in, K, F) projection + rotated basis
-            psi = mask_scale @ self.kernel_net(coords)  # (N_out, N_in, K, C_out C_in)
-            gain = getattr(self, "_steer_gain", None)
-            if gain is not None:
-                psi = psi * gain
-        else:
-            psi = self.kernel_net(coords) * mask_scale.unsqueeze(-1)  # (N_out, N_in, K, C_out C_in)
-        psi = psi.view(n_out, n_in, K, self.out_channels, self.in_channels).permute(3, 0, 4, 1, 2)
-        return psi.reshape(self.out_channels * n_out, self.in_channels * n_in, *self.kernel_size)
-
     def _compute_weight(self, out_grid: Tensor, in_grid: Tensor | None, fresh: bool) -> Tensor:
         if not self.continuous:
-            w = self.weight if not self._lifting else self.weight.unsqueeze(2)
-            return expand_discrete(
-                w, self.mode, self.num_elements, self.kernel_size, self._flat_index,
-                self._backward_index, self._zero_slot, self._scale, self._group_index,
-                self._spatial_matrix, self._backward_zero_slot,
-            )
+            return self._discrete_weight()
         if not fresh:
             return self._continuous_weight(self._coords, self._mask_scale)
-        if self.basis == "steerable":  # deterministic out grid, explicit in_grid
-            sc, ms = self._steerable_coords(
-                out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
-            )
-            return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
-        coords, m = continuous_coordinates(
-            self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
-            self.mask_temperature,
-        )
-        scale = self._element_scale(out_grid).to(m.dtype)
-        ms = m * scale.view(-1, 1, 1)
-        pair = self._pair_mask(out_grid, in_grid)
-        if pair is not None:
-            ms = ms * pair.unsqueeze(-1).to(ms.dtype)
-        dt = self._coords.dtype
-        return self._continuous_weight(coords.to(dt), ms.to(dt))
+        return self._fresh_continuous_weight(out_grid, in_grid)
 
     def _param_key(self) -> tuple:
         key = []
@@ -570,17 +381,10 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
                 self._warned_stride = True
                 return
 
-    def forward_with_grid(
-        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    def _conv_forward(
+        self, x: Tensor, in_grid: Tensor | None, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """``(y, out_grid)``: the output and the grid of H it is sampled on.
-
-        ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
-        when it differs from the layer's deterministic one (stacked random-grid layers): shared
-        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
-        a ``per="batch"`` sampler (training) or a batched ``in_grid``, ``out_grid`` is
-        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
-        """
+        """The convolution: ``(y, out_grid)`` before any element mask."""
         x = self._check_input(x)
         if self._per_batch_call(in_grid):
             return self._forward_per_batch(x, in_grid, generator)
@@ -592,6 +396,50 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             bias = bias.unsqueeze(1).expand(-1, self.num_elements).reshape(-1)
         y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation)
         return y.view(B, self.out_channels, self.num_elements, *y.shape[2:]), out_grid
+
+    def _output_mask(self, generator: torch.Generator | None) -> Tensor | None:
+        """The ``(N,)`` 0/1 mask of the kept output elements; ``None``: every element is kept."""
+        return None
+
+    def forward_with_grid_mask(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(y, grid, mask)``: everything a stack of layers threads from one layer to the next.
+
+        * ``y``: the output ``(B, C_out, N, *spatial)`` *before* the element mask;
+        * ``grid``: the grid of H that ``y`` lives on, ``None`` when it is the layer's own
+          deterministic ``out_grid`` (pass it on as the next layer's ``in_grid``);
+        * ``mask``: the ``(N,)`` 0/1 mask of the kept output elements (partial layers), ``None``
+          when every element is kept. Apply it where the model wants, e.g. after the norm and
+          activation (:func:`apply_element_mask`), so the next layer's Haar mean skips them.
+
+        ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
+        when it differs from the layer's deterministic one (stacked random-grid layers): shared
+        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
+        a ``per="batch"`` sampler (training) or a batched ``in_grid``, the grid is
+        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
+        ``generator`` drives every random draw (grids, masks).
+
+        Example:
+            >>> import torch
+            >>> from groupconv.groups import CyclicGroup
+            >>> y, grid, mask = LiftingConv(1, 2, CyclicGroup(4), 3).forward_with_grid_mask(
+            ...     torch.randn(1, 1, 5, 5))
+            >>> tuple(y.shape), grid, mask
+            ((1, 2, 4, 3, 3), None, None)
+        """
+        y, grid = self._conv_forward(x, in_grid, generator)
+        mask = self._output_mask(generator)
+        return y, (None if grid is self.out_grid else grid), mask
+
+    def forward_with_grid(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(y, out_grid)``: the output (dropped elements zeroed) and the grid of H it is
+        sampled on (the ``out_grid`` buffer itself when deterministic); see
+        :meth:`forward_with_grid_mask` for ``in_grid`` and ``generator``."""
+        y, grid, mask = self.forward_with_grid_mask(x, in_grid, generator)
+        return apply_element_mask(y, mask), (self.out_grid if grid is None else grid)
 
     def forward(
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
@@ -660,11 +508,24 @@ class LiftingConv(_RegularGroupConv):
         stride, padding, dilation, bias: as ``torch.nn.Conv{d}d``.
         num_elements: size N of the grid of H (finite groups: defaults to the order).
         sampler: a ``groupconv.sampling`` sampler (random samplers need ``kernel_net``).
-        kernel_net: ``None`` (discrete weights), ``"siren"``, ``"mlp"``, ``"rff"`` or a module
+        kernel_net: ``None`` (discrete weights), a name of :data:`groupconv.kernels.KERNEL_NETS`
+            (``"siren"``, ``"mlp"``, ``"rff"``, ``"fourier"``, ``"gabor"``, ``"magnet"``) or a module
             mapping ``(..., d + e)`` coordinates to ``(..., C_out * C_in)``.
         kernel_net_kwargs: options of the named kernel net.
-        mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,
-            ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it.
+        mask: the spatial mask of the kernel, a disc of radius ``mask_radius`` (in units of the
+            kernel half-width ``(k - 1) / 2``; 1 drops the corners of a 3x3 kernel):
+
+            * ``None`` (default, auto): continuous kernels get ``"hard"``; discrete kernels get
+              ``"hard"`` where pixels are interpolated (rotations that do not permute the kernel
+              grid) and no mask where they are permuted exactly (C4, D4) or where the
+              steerable basis is used (its own disc);
+            * ``True`` or ``"hard"``: the 0/1 disc, also on exactly permuted discrete kernels;
+            * ``"smooth"`` (continuous kernels only): ``sigmoid(mask_temperature (mask_radius
+              - |z|))`` with ``z = y / ((k - 1) / 2)``, a soft disc;
+            * ``False`` or ``"none"``: no mask (interpolated corners then leave the disc the
+              rotations keep in place, so equivariance off the exact angles degrades).
+
+            The resolved rule is ``layer.mask`` (``"hard"``, ``"smooth"``, ``"none"`` or ``None``).
         basis: ``None`` (auto): ``"steerable"`` for deterministic 2D rotation/mirror grids that
             do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited basis of
             rings x circular harmonics evaluated at the rotated positions

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .gconv_kernels import batched_continuous_weight, continuous_coordinates
+from .gconv_weights import pixel_mask_scale
 
 __all__ = ["PerBatchGridMixin"]
 
@@ -28,7 +29,7 @@ class PerBatchGridMixin:
             not self._lifting and isinstance(in_grid, Tensor)
             and in_grid.dim() == 2 + len(self.group.element_shape)
         )
-        if batched_in and not self._supports_per_batch_grids():
+        if batched_in and not self._per_batch_grids:
             raise ValueError(
                 f"in_grid with a batch axis (shape {tuple(in_grid.shape)}) is not supported by "
                 f"{type(self).__name__}: pass a shared grid (in_num_elements, *element_shape)"
@@ -77,13 +78,11 @@ class PerBatchGridMixin:
             self.group, out_grid, grid_in, self.kernel_size, self.mask, self.mask_radius,
             self.mask_temperature,
         )
-        ms = m * self._element_scale(out_grid).to(m.dtype)[..., None, None]  # (B, N, N_in, K)
-        pair = self._pair_mask(out_grid, grid_in)
-        if pair is not None:
-            ms = ms * pair.unsqueeze(-1).to(ms.dtype)
+        # (B, N, N_in, K)
+        mask_scale = pixel_mask_scale(m, self._element_scale(out_grid), self._pair_mask(out_grid, grid_in))
         dt = self._coords.dtype
         weight = batched_continuous_weight(
-            self.kernel_net, coords.to(dt), ms.to(dt), self.out_channels, self.in_channels,
+            self.kernel_net, coords.to(dt), mask_scale.to(dt), self.out_channels, self.in_channels,
             self.kernel_size,
         )
         inp = x.reshape(1, -1, *x.shape[-self.spatial_dims :])  # (1, B C_in N_in, *s)

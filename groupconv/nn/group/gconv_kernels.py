@@ -50,16 +50,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..._validation import check_positive_int
 from ...groups.base import Group
+
+# moved to groupconv.sampling.grids (importable here for old imports; documented there)
+from ...sampling.grids import group_elements_dtype, resolve_grid  # noqa: F401
 
 __all__ = [
     "as_tuple",
-    "resolve_grid",
     "kernel_positions",
     "kernel_radius",
     "circular_mask",
-    "group_elements_dtype",
     "spatial_sampling",
     "mask_sampling",
     "relative_index",
@@ -82,43 +82,6 @@ def as_tuple(value: object, d: int, name: str) -> tuple[int, ...]:
     ):
         return tuple(value)
     raise ValueError(f"{name} must be an int or a tuple of {d} ints, got {value!r}")
-
-
-def resolve_grid(
-    group: Group, num_elements: int | None, sampler: Any, name: str, *, per_batch: bool = False
-) -> tuple[Tensor, bool]:
-    """The layer's deterministic grid (float64 where floating) and whether ``sampler`` is random.
-
-    Finite groups: all elements (or ``group.grid(num_elements)``, a subgroup); continuous groups
-    need ``num_elements``; a random sampler's deterministic (eval) grid is ``group.grid(n)``.
-    Samplers with ``per="batch"`` are refused unless ``per_batch`` (the layer draws one grid
-    per batch element).
-    """
-    dt = group_elements_dtype(group)
-    if sampler is not None:
-        if not callable(sampler) or not hasattr(sampler, "num_elements"):
-            raise TypeError(f"sampler must be a groupconv.sampling.Sampler, got {type(sampler).__name__}")
-        batched = bool(getattr(sampler, "per_batch_element", False))
-        if batched and not per_batch:
-            raise ValueError(
-                f"sampler with per='batch' is not supported by {name}: use per='call' (got {sampler!r})"
-            )
-        n = sampler.num_elements(group, num_elements)
-        if not sampler.is_deterministic:
-            return group.grid(n, dtype=dt), True
-        if batched:
-            return sampler(group, n, batch_size=1, dtype=dt)[0], False
-        return sampler(group, n, dtype=dt), False
-    if group.is_finite:
-        if num_elements is None or num_elements == group.order:
-            return group.elements(dtype=dt), False
-        return group.grid(check_positive_int(num_elements, "num_elements"), dtype=dt), False
-    if num_elements is None:
-        raise ValueError(
-            f"num_elements must be a positive int for the continuous group {group.name} "
-            f"(or pass sampler=), got None"
-        )
-    return group.grid(check_positive_int(num_elements, "num_elements"), dtype=dt), False
 
 
 def kernel_positions(kernel_size: Sequence[int], dtype: torch.dtype = torch.float64) -> Tensor:
@@ -158,11 +121,6 @@ def circular_mask(
     if kind == "none":
         return torch.ones_like(norm)
     raise ValueError(f"mask must be 'hard', 'smooth', 'none', True, False or None, got {kind!r}")
-
-
-def group_elements_dtype(group: Group) -> torch.dtype | None:
-    """float64 for groups with floating elements (plans are built in double), else None."""
-    return torch.float64 if getattr(group, "element_dtype_kind", "float") == "float" else None
 
 
 def spatial_sampling(

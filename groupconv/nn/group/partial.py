@@ -58,7 +58,7 @@ from torch import Tensor, nn
 from ..._validation import check_positive_int
 from ...groups.base import Group
 from ...groups.rotations import O2, SO2, CyclicGroup, DihedralGroup
-from .gconv import GroupConv, LiftingConv
+from .gconv import GroupConv, LiftingConv, apply_element_mask
 
 __all__ = [
     "PartialLiftingConv",
@@ -116,6 +116,9 @@ def relaxed_bernoulli(
 
 class _PartialMixin:
     """Partial-equivariance machinery shared by the lifting and group convolutions."""
+
+    _per_batch_grids = False  # the grid and the mask are drawn per call, shared by the batch
+    _grid_moves_in_forward = True  # extent mode: the learned extent moves the grid
 
     def _init_partial(self, partial: bool, mode: str | None, init_extent: float, init_keep: float,
                       temperature: float) -> None:
@@ -242,14 +245,8 @@ class _PartialMixin:
             return self.partial_grid(generator), grid_in, True
         return out_grid, grid_in, fresh
 
-    def forward_with_grid(self, x: Tensor, in_grid: Tensor | None = None,
-                          generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """``(y, out_grid)``: the output (masked elements zeroed) and the grid it lives on."""
-        y, grid = super().forward_with_grid(x, in_grid, generator)
-        z = self.element_mask(generator)
-        if z is not None:
-            y = y * z.to(y.dtype).view(1, 1, -1, *([1] * self.spatial_dims))
-        return y, grid
+    def _output_mask(self, generator: torch.Generator | None) -> Tensor | None:
+        return self.element_mask(generator)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -320,9 +317,10 @@ PartialGroupConv.__doc__ = (PartialGroupConv.__doc__ or "") + _PARTIAL_DOC
 
 # -- containers and training helpers --------------------------------------------------------------
 class GroupSequential(nn.Sequential):
-    """``nn.Sequential`` that threads group grids: a module with ``forward_with_grid`` gets the
-    grid of the previous grid-producing layer as ``in_grid`` (only when that grid is not the
-    producer's deterministic one, checked by identity: no device sync); other modules (norms,
+    """``nn.Sequential`` that threads group grids: a module with ``forward_with_grid_mask`` (the
+    groupconv layers; their element mask is applied to their output) or ``forward_with_grid``
+    gets the grid of the previous grid-producing layer as ``in_grid`` (only when that grid is not
+    the producer's deterministic one, checked by identity: no device sync); other modules (norms,
     activations, pooling) get the tensor only.
 
     Example:
@@ -343,7 +341,10 @@ class GroupSequential(nn.Sequential):
                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         grid = in_grid
         for module in self:
-            if hasattr(module, "forward_with_grid"):
+            if hasattr(module, "forward_with_grid_mask"):  # the groupconv layers
+                y, grid, mask = module.forward_with_grid_mask(x, grid, generator)
+                x = apply_element_mask(y, mask)
+            elif hasattr(module, "forward_with_grid"):  # other grid-producing modules
                 x, out = module.forward_with_grid(x, grid, generator=generator)
                 grid = None if out is getattr(module, "out_grid", None) else out
             else:

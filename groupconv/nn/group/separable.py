@@ -136,11 +136,14 @@ class _GroupAxisKernel(GroupConv):
     kernel net sees only the group embedding and without the ``|det h_i|^{-1}`` factor (which
     the spatial factor carries)."""
 
+    _per_batch_grids = False  # its kernel sees the group coordinates only
+
     def _element_scale(self, out_grid: Tensor) -> Tensor:
         return torch.full(out_grid.shape[:1], 1.0 / self.in_num_elements, dtype=torch.float64)
 
-    def _make_kernel_net(self, kernel_net, coords, m, kwargs, fk) -> nn.Module:
-        return super()._make_kernel_net(kernel_net, coords[..., self.spatial_dims :], m, kwargs, fk)
+    def _make_kernel_net(self, kernel_net, coords, spatial_mask, kwargs, factory) -> nn.Module:
+        return super()._make_kernel_net(kernel_net, coords[..., self.spatial_dims :], spatial_mask,
+                                        kwargs, factory)
 
     def _continuous_weight(self, coords: Tensor, mask_scale: Tensor) -> Tensor:
         return super()._continuous_weight(coords[..., self.spatial_dims :], mask_scale)
@@ -226,7 +229,7 @@ class SeparableGroupConv(nn.Module):
             pair ``(n_rotations, n_scales)``.
         in_num_elements: size of the input grid (default ``num_elements``; not for ``"sim2"``).
         sampler: a :mod:`groupconv.sampling` sampler (random grids need continuous kernels).
-        kernel_net: ``None`` (discrete factors), ``"siren"``, ``"mlp"`` or ``"rff"``, used for
+        kernel_net: ``None`` (discrete factors) or a name of :data:`groupconv.kernels.KERNEL_NETS`, used for
             every factor unless ``spatial_kernel_net`` / ``group_kernel_net`` override it.
         kernel_net_kwargs: options of named kernel nets.
         mask, mask_radius, mask_temperature, group_support, spatial_dims, device, dtype: as
@@ -534,6 +537,14 @@ class SeparableGroupConv(nn.Module):
         if self.bias is not None:
             y = y + self.bias.repeat_interleave(n).view(1, -1, *one)
         return y.view(B, C_out, n, *y.shape[2:]), out_grid
+
+    def forward_with_grid_mask(
+        self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None, None]:
+        """``(y, grid, None)``: as :meth:`~groupconv.nn.group.gconv.GroupConv.forward_with_grid_mask`
+        (``grid`` is ``None`` on the deterministic grid; a separable layer drops no element)."""
+        y, grid = self.forward_with_grid(x, in_grid, generator)
+        return y, (None if grid is self.out_grid else grid), None
 
     def forward(
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None

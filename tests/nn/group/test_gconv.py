@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-import groupconv.nn.group.gconv as gconv_mod
+import groupconv.nn.group.gconv_weights as gconv_mod  # the kernel branches patched below
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup, OctahedralGroup
 from groupconv.groups.base import Group
 from groupconv.nn.group.gconv import GroupConv, LiftingConv
@@ -422,7 +422,7 @@ def test_bad_inputs():
         LiftingConv(1, 1, G, 3, padding="same", stride=2)
     with pytest.raises(TypeError, match="group"):
         LiftingConv(1, 1, "C4", 3)
-    with pytest.raises(ValueError, match="out_channels\\*in_channels"):
+    with pytest.raises(ValueError, match="kernel_net.out_features must be 6"):  # the registry's text
         LiftingConv(2, 3, SO2(), 3, num_elements=4, kernel_net=nn.Linear(2, 5))
     with pytest.raises(ValueError, match="kernel_net"):
         LiftingConv(1, 1, SO2(), 3, num_elements=4, kernel_net="nope")
@@ -707,5 +707,5 @@ def test_per_batch_grids_errors(device):
         disc(torch.randn(2, 2, 4, 5, 5), in_grid=CyclicGroup(4).elements().expand(2, 4, 1))
     from groupconv.nn.group.partial import PartialGroupConv
 
-    assert not PartialGroupConv._supports_per_batch_grids()
-    assert GroupConv._supports_per_batch_grids() and LiftingConv._supports_per_batch_grids()
+    assert not PartialGroupConv._per_batch_grids  # an explicit class attribute (issue 13)
+    assert GroupConv._per_batch_grids and LiftingConv._per_batch_grids

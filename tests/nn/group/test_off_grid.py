@@ -26,7 +26,7 @@ import pytest
 import torch
 from _off_grid import axis_probe_error, gaussian_mixture, max_pool_error, rotate_cubic
 
-import groupconv.nn.group.gconv as gconv_module
+import groupconv.nn.group.gconv_weights as gconv_module  # where the steerable matrices are built
 from groupconv.groups import SO2, CyclicGroup
 from groupconv.nn import GroupConv, LiftingConv
 from groupconv.nn.group.gconv_basis import steerable_matrices

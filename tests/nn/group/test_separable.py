@@ -101,7 +101,7 @@ def test_sim2_rotation_equivariance_and_dense(float_dtype):
 
 
 def test_broken_factor_is_detected(monkeypatch):
-    import groupconv.nn.group.gconv as gconv_mod
+    import groupconv.nn.group.gconv_weights as gconv_mod
 
     real = gconv_mod.spatial_sampling
 
