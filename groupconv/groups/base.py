@@ -73,32 +73,26 @@ class Group(abc.ABC):
     name: ClassVar[str] = "Group"
     element_dtype_kind: ClassVar[str] = "float"  # "float" or "long"
 
-    # -- attributes every subclass provides (as properties or dataclass fields) ---------------
-    @property
-    @abc.abstractmethod
-    def dimension(self) -> int:
-        """Dimension of the Lie algebra (0 for finite groups)."""
+    # -- attributes every subclass provides ----------------------------------------------------
+    # Plain attributes, not properties: a class attribute where the value is the same for every
+    # instance (``SO2.space_dim = 2``), or set in ``__init__``/``__post_init__`` with
+    # :meth:`_set_attributes` where it depends on the constructor's arguments
+    # (``Translations(d).space_dim == d``). A subclass may still define them as properties.
+    dimension: int
+    element_shape: tuple[int, ...]
+    is_compact: bool
+    is_finite: bool
+    space_dim: int
 
-    @property
-    @abc.abstractmethod
-    def element_shape(self) -> tuple[int, ...]:
-        """Trailing shape of one group element."""
+    def _set_attributes(self, **values: object) -> None:
+        """Set instance attributes of a frozen (dataclass) group from its ``__init__`` or
+        ``__post_init__``: the protocol attributes that depend on the constructor's arguments.
+        They are not dataclass fields, so equality, hashing and ``repr`` still use the fields
+        only; pickling and copying keep them (the instance ``__dict__``)."""
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
 
-    @property
-    @abc.abstractmethod
-    def is_compact(self) -> bool:
-        """Whether the group is compact."""
-
-    @property
-    @abc.abstractmethod
-    def is_finite(self) -> bool:
-        """Whether the group is finite."""
-
-    @property
-    @abc.abstractmethod
-    def space_dim(self) -> int:
-        """Dimension d of the space R^d on which ``matrix`` and ``act`` act."""
-
+    # derived attributes: properties with a default, overridden by a class attribute where constant
     @property
     def algebra_dim(self) -> int:
         """Length of the coordinate vectors returned by ``log`` and taken by ``exp``."""

@@ -114,6 +114,13 @@ class DirectProduct(Group):
             )
         object.__setattr__(self, "factors", tuple(factors))
         object.__setattr__(self, "action", action)
+        self._set_attributes(
+            dimension=sum(f.dimension for f in factors),
+            element_shape=(sum(_size(f) for f in factors),),
+            is_compact=all(f.is_compact for f in factors),
+            is_finite=all(f.is_finite for f in factors),
+            space_dim=factors[0].space_dim if action == "commuting" else sum(f.space_dim for f in factors),
+        )
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -125,10 +132,6 @@ class DirectProduct(Group):
         return self.factors[0].element_dtype_kind
 
     @property
-    def dimension(self) -> int:
-        return sum(f.dimension for f in self.factors)
-
-    @property
     def algebra_dim(self) -> int:
         return sum(f.algebra_dim for f in self.factors)
 
@@ -136,23 +139,6 @@ class DirectProduct(Group):
     def embedding_dim(self) -> int:
         return sum(f.embedding_dim for f in self.factors)
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (sum(_size(f) for f in self.factors),)
-
-    @property
-    def is_compact(self) -> bool:
-        return all(f.is_compact for f in self.factors)
-
-    @property
-    def is_finite(self) -> bool:
-        return all(f.is_finite for f in self.factors)
-
-    @property
-    def space_dim(self) -> int:
-        if self.action == "commuting":
-            return self.factors[0].space_dim
-        return sum(f.space_dim for f in self.factors)
 
     # -- split / combine --------------------------------------------------------------------
     def split(self, g: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -377,6 +363,7 @@ class SemidirectProduct(Group):
             )
         if H.element_dtype_kind != "float":
             raise TypeError(f"H must have float elements, got {H.element_dtype_kind} elements ({H!r})")
+        self._set_attributes(dimension=d + H.dimension, element_shape=(d + _size(H),), space_dim=d)
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -389,10 +376,6 @@ class SemidirectProduct(Group):
         return self.translations.space_dim
 
     @property
-    def dimension(self) -> int:
-        return self.d + self.H.dimension
-
-    @property
     def algebra_dim(self) -> int:
         return self.d + self.H.algebra_dim
 
@@ -400,21 +383,8 @@ class SemidirectProduct(Group):
     def embedding_dim(self) -> int:
         return self.translations.embedding_dim + self.H.embedding_dim
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (self.d + _size(self.H),)
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    @property
-    def is_finite(self) -> bool:
-        return False
-
-    @property
-    def space_dim(self) -> int:
-        return self.d
+    is_compact = False
+    is_finite = False
 
     # -- split / combine --------------------------------------------------------------------
     def split(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
