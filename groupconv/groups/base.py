@@ -28,7 +28,7 @@ import torch
 
 from .._validation import check_finite, check_positive_int, check_trailing_shape, resolve_dtype
 
-__all__ = ["Group", "wrap_angle"]
+__all__ = ["Group", "as_group", "wrap_angle"]
 
 
 def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,24 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
     """
     two_pi = 2 * math.pi
     return theta - two_pi * torch.floor((theta + math.pi) / two_pi)
+
+
+def as_group(group: object, name: str = "group") -> Group:
+    """Return ``group`` after checking it is a :class:`Group` (the check of every layer and model
+    that takes a group).
+
+    Example:
+        >>> from groupconv.groups import CyclicGroup
+        >>> as_group(CyclicGroup(4))
+        CyclicGroup(n=4)
+        >>> as_group("C4")
+        Traceback (most recent call last):
+        ...
+        TypeError: group must be a groupconv.groups.Group, got str
+    """
+    if not isinstance(group, Group):
+        raise TypeError(f"{name} must be a groupconv.groups.Group, got {type(group).__name__}")
+    return group
 
 
 class Group(abc.ABC):

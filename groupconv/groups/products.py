@@ -28,11 +28,6 @@ from .rotations import SO2
 __all__ = [
     "DirectProduct",
     "SemidirectProduct",
-    "SE2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "E2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "Sim2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "SE3",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "ScaleTranslation",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
     "representation_generators",
 ]
 
@@ -521,14 +516,3 @@ class SemidirectProduct(Group):
         return f"SemidirectProduct({self.translations!r}, {self.H!r})"
 
 
-_NAMED = ("SE2", "E2", "Sim2", "SE3", "ScaleTranslation")
-
-
-def __getattr__(name: str) -> object:
-    """Re-export the named groups of :mod:`groupconv.groups.named` (imported lazily, so that
-    either module can be imported first)."""
-    if name in _NAMED:
-        from . import named
-
-        return getattr(named, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

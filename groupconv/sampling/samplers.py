@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_positive_int, resolve_dtype
+from .._validation import check_positive_float, check_positive_int, resolve_dtype
 from ..groups.base import Group
 
 __all__ = [
@@ -74,21 +74,12 @@ def _check_per(per: object, owner: str) -> str:
     return str(per)
 
 
-def _check_positive_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
-
-
 def _float_or_tuple(value: object, name: str) -> float | tuple[float, ...]:
     if isinstance(value, (tuple, list)):
         if len(value) == 0:
             raise ValueError(f"{name} must be a number or a non-empty tuple of numbers, got {value!r}")
-        return tuple(_check_positive_float(v, f"{name}[{i}]") for i, v in enumerate(value))
-    return _check_positive_float(value, name)
+        return tuple(check_positive_float(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return check_positive_float(value, name)
 
 
 def _draw_device(generator: torch.Generator | None, device: _DeviceLike) -> _DeviceLike:
@@ -415,7 +406,7 @@ class PerturbedGridSampler(Sampler):
     def __post_init__(self) -> None:
         _check_per(self.per, "PerturbedGridSampler")
         if self.max_offset is not None:
-            object.__setattr__(self, "max_offset", _check_positive_float(self.max_offset, "max_offset"))
+            object.__setattr__(self, "max_offset", check_positive_float(self.max_offset, "max_offset"))
 
     def _sample(self, group, n, batch, generator, device, dtype):
         if group.is_finite or group.dimension == 0:

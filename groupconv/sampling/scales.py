@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_positive_int, resolve_dtype
+from .._validation import check_positive_float, check_positive_int, resolve_dtype
 from ..groups.base import Group
-from .samplers import Sampler, _check_per, _check_positive_float, _draw_device, _to
+from .samplers import Sampler, _check_per, _draw_device, _to
 
 __all__ = ["DyadicScaleSampler", "LogUniformScaleSampler", "scale_parameterisation"]
 
@@ -95,7 +95,7 @@ class DyadicScaleSampler(Sampler):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_scales", check_positive_int(self.num_scales, "num_scales"))
-        base = _check_positive_float(self.base, "base")
+        base = check_positive_float(self.base, "base")
         if base == 1.0:
             raise ValueError("base must be a positive number other than 1, got 1.0")
         object.__setattr__(self, "base", base)
@@ -150,8 +150,8 @@ class LogUniformScaleSampler(Sampler):
     per: str = "call"
 
     def __post_init__(self) -> None:
-        lo = _check_positive_float(self.min_scale, "min_scale")
-        hi = _check_positive_float(self.max_scale, "max_scale")
+        lo = check_positive_float(self.min_scale, "min_scale")
+        hi = check_positive_float(self.max_scale, "max_scale")
         if not hi > lo:
             raise ValueError(f"max_scale must be > min_scale={lo}, got max_scale={hi}")
         object.__setattr__(self, "min_scale", lo)

@@ -24,7 +24,7 @@ import pytest
 import torch
 from _helpers import rel_norm
 
-from groupconv.groups.products import ScaleTranslation
+from groupconv.groups import ScaleTranslation
 from groupconv.models.wavelet import WaveletNet
 from groupconv.nn.wavelet import (
     ScaleGroupConv1d,
