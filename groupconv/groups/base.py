@@ -50,7 +50,7 @@ def as_group(group: object, name: str = "group") -> Group:
     Example:
         >>> from groupconv.groups import CyclicGroup
         >>> as_group(CyclicGroup(4))
-        CyclicGroup(n=4)
+        CyclicGroup(4)
         >>> as_group("C4")
         Traceback (most recent call last):
         ...
