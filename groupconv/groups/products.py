@@ -242,11 +242,8 @@ class DirectProduct(Group):
         return torch.cat([f.act(a, y) for f, a, y in zip(self.factors, parts, xs)], dim=-1)
 
     def det(self, g: torch.Tensor) -> torch.Tensor:
-        out = None
-        for f, a in zip(self.factors, self.split(g)):
-            d = f.det(a)
-            out = d if out is None else out * d
-        return out
+        dets = [f.det(a) for f, a in zip(self.factors, self.split(g))]
+        return functools.reduce(lambda p, d: p * d, dets)
 
     def _check_membership(self, g: torch.Tensor, name: str) -> None:
         for j, (f, a) in enumerate(zip(self.factors, self.split(g))):
@@ -290,10 +287,10 @@ class DirectProduct(Group):
     def index(self, g: torch.Tensor) -> torch.Tensor:
         if not self.is_finite:
             return super().index(g)
-        out = None
-        for f, a in zip(self.factors, self.split(g)):
-            i = f.index(a)
-            out = i if out is None else out * f.order + i
+        (f0, *rest), (a0, *rest_a) = self.factors, self.split(g)
+        out = f0.index(a0)
+        for f, a in zip(rest, rest_a):  # mixed radix, the first factor most significant
+            out = out * f.order + f.index(a)
         return out
 
     def __repr__(self) -> str:

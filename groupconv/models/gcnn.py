@@ -290,7 +290,7 @@ class Z2CNN(nn.Module):
         check_input_dtype(x, self.convs[0].weight, "Z2CNN")
         size = min(x.shape[-2:])  # host shape arithmetic: every 2x2 max pool needs >= 2 pixels
         for i, conv in enumerate(self.convs):
-            size += 2 * conv.padding[0] - conv.kernel_size[0] + 1
+            size += 2 * int(conv.padding[0]) - int(conv.kernel_size[0]) + 1
             if i in self.pool_after:
                 if size < 2:
                     raise ValueError(f"Z2CNN: x of spatial size {tuple(x.shape[-2:])} is too small for "

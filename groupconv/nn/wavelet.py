@@ -184,6 +184,8 @@ def _group(exps: Sequence[int]) -> ScaleTranslation:
 class _ScaleConvBase(nn.Module):
     """Shared machinery: dyadic grid, blur buffers, padding and the per-scale blurred dilated conv."""
 
+    weight: nn.Parameter  # set by the subclasses
+
     def _setup(self, exps: tuple[int, ...], kernel_size: object, dilation: object,
                padding_mode: str, blur_order: int | None) -> None:
         self.kernel_size = _check_kernel_size(kernel_size)
@@ -474,6 +476,7 @@ def wavelet_admissibility_loss(
         >>> bool(wavelet_admissibility_loss(lift) >= 0)
         True
     """
+    kernels: Tensor | Iterable[Tensor]
     if isinstance(source, nn.Module):
         lifts = [m for m in source.modules() if isinstance(m, ScaleLiftingConv1d)]
         kernels = [k for m in lifts for k in m.wavelet_kernels()]

@@ -218,7 +218,7 @@ def _run_property(c: _Ctx, row: GroupCheckRow, fn: Callable, kinds: str, batch: 
         row.worst_error, row.tolerance = sweep.err, sweep.tol
 
 
-def _batch(c: _Ctx, seed: int = 0) -> dict[str, torch.Tensor]:
+def _batch(c: _Ctx, seed: int = 0) -> dict[str, torch.Tensor | None]:
     G, dev = c.G, c.device
     gen = torch.Generator().manual_seed(seed)
     if G.is_finite:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..spaces import Field
+
 __all__ = ["EquivarianceProfile", "equivariance_profile", "rotation_element"]
 
 
@@ -82,9 +84,9 @@ def rotation_element(field: object, angle: float, dtype: torch.dtype = torch.flo
 def equivariance_profile(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    field: object,
+    field: Field,
     angles: Sequence[float] | Tensor,
-    out_field: object = None,
+    out_field: Field | None = None,
     *,
     order: int = 3,
     mask: Tensor | None = None,

@@ -78,7 +78,8 @@ from ..._validation import (
     check_strict_kwargs,
     check_tensor,
 )
-from ...groups.base import Group
+from ...groups.base import Group, as_group
+from ...sampling.samplers import Sampler
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import (
     capped_max_frequency,
@@ -127,7 +128,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         dilation: int | Sequence[int] = 1,
         bias: bool = True,
         num_elements: int | None = None,
-        sampler: Any = None,
+        sampler: Sampler | None = None,
         in_num_elements: int | None = None,
         kernel_net: str | nn.Module | None = None,
         kernel_net_kwargs: dict[str, Any] | None = None,
@@ -142,8 +143,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
+        group = as_group(group)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.group = group

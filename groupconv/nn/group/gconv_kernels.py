@@ -52,6 +52,7 @@ from torch import Tensor
 
 from ..._validation import check_positive_int
 from ...groups.base import Group
+from ...sampling.samplers import Sampler
 
 __all__ = [
     "as_tuple",
@@ -85,7 +86,7 @@ def as_tuple(value: object, d: int, name: str) -> tuple[int, ...]:
 
 
 def resolve_grid(
-    group: Group, num_elements: int | None, sampler: Any, name: str, *, per_batch: bool = False
+    group: Group, num_elements: int | None, sampler: Sampler | None, name: str, *, per_batch: bool = False
 ) -> tuple[Tensor, bool]:
     """The layer's deterministic grid (float64 where floating) and whether ``sampler`` is random.
 
