@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from ._lie_helpers import _phi1, _so2_left_jacobian, representation_generators
-from .base import Group
+from .base import Group, as_group
 from .matrix import balanced_counts
 from .rotations import SO2
 
@@ -91,9 +91,7 @@ class DirectProduct(Group):
             factors = tuple(factors[0])
         if not factors:
             raise ValueError("factors must hold at least one group, got none")
-        for i, f in enumerate(factors):
-            if not isinstance(f, Group):
-                raise TypeError(f"factors[{i}] must be a Group, got {type(f).__name__}")
+        factors = tuple(as_group(f, f"factors[{i}]") for i, f in enumerate(factors))
         kinds = {f.element_dtype_kind for f in factors}
         if len(kinds) > 1:
             raise TypeError(

@@ -76,7 +76,7 @@ def check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
     return tuple(sorted(set(pool_after)))
 
 
-def off_grid_rotations(group: object, grid: Tensor) -> bool:
+def off_grid_rotations(group: Group, grid: Tensor) -> bool:
     """Whether ``grid`` holds planar transforms that do not permute a centred 3x3 pixel grid
     (SO(2) with 8 elements, C8...): then networks switch on anti-aliased pooling and the disc
     readout by default.
@@ -102,7 +102,7 @@ class InvariantImageClassifier:
     Subclasses set ``self.group`` and ``self.in_channels``.
     """
 
-    group: object
+    group: Group
     in_channels: int
 
     @property

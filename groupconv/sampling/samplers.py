@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from .._validation import check_positive_float, check_positive_int, resolve_dtype
-from ..groups.base import Group
+from ..groups.base import Group, as_group
 
 __all__ = [
     "Sampler",
@@ -56,12 +56,6 @@ _DeviceLike = torch.device | str | None
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _check_group(group: object) -> Group:
-    if not isinstance(group, Group):
-        raise TypeError(f"group must be a groupconv Group, got {type(group).__name__} {group!r}")
-    return group
-
-
 def _check_generator(generator: object) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -207,7 +201,7 @@ class Sampler(abc.ABC):
         approximate the normalised Haar measure of a compact group; log-uniform scale grids
         approximate the Haar measure ``ds/s`` of R+ restricted to their range.
         """
-        group = _check_group(group)
+        group = as_group(group)
         n = self.num_elements(group, n)
         return torch.full((n,), 1.0 / n, device=device, dtype=resolve_dtype(dtype))
 
@@ -221,7 +215,7 @@ class Sampler(abc.ABC):
         device: _DeviceLike = None,
         dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        group = _check_group(group)
+        group = as_group(group)
         n = self.num_elements(group, n)
         _check_generator(generator)
         if batch_size is not None:
@@ -271,7 +265,7 @@ class GridSampler(Sampler):
         return True
 
     def num_elements(self, group: Group, n: int | None = None) -> int:
-        group = _check_group(group)
+        group = as_group(group)
         if group.is_finite:
             if n is None:
                 return group.order

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .._validation import check_positive_float, check_positive_int, resolve_dtype
-from ..groups.base import Group
+from ..groups.base import Group, as_group
 from .samplers import Sampler, _check_per, _draw_device, _to
 
 __all__ = ["DyadicScaleSampler", "LogUniformScaleSampler", "scale_parameterisation"]
@@ -42,8 +42,7 @@ def scale_parameterisation(group: Group) -> str:
         ...
         ValueError: scale samplers need a one-parameter non-compact group (R+ dilations), got SO2 ...
     """
-    if not isinstance(group, Group):
-        raise TypeError(f"group must be a groupconv Group, got {type(group).__name__} {group!r}")
+    group = as_group(group)
     if group.is_compact or group.is_finite or group.algebra_dim != 1 or group.dimension != 1:
         raise ValueError(
             "scale samplers need a one-parameter non-compact group (R+ dilations), got "

@@ -51,7 +51,7 @@ import torch
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
-from ..groups import Group
+from ..groups import Group, as_group
 from . import strategies as gst
 from ._properties import (
     _ARG_NAMES,
@@ -283,8 +283,7 @@ def check_group(
         GroupCheckError: naming the group, property, dtype/device, the shrunk counter-example
             and the error against the tolerance.
     """
-    if not isinstance(G, Group):
-        raise TypeError(f"G must be a groupconv.groups.Group, got {type(G).__name__}")
+    G = as_group(G, "G")
     selected = PROPERTIES if properties is None else tuple(properties)
     unknown = [p for p in selected if p not in PROPERTIES]
     if unknown:

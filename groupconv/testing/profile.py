@@ -58,7 +58,7 @@ class EquivarianceProfile:
         return float(self.errors[d.abs().argmin()])
 
 
-def rotation_element(field: object, angle: float, dtype: torch.dtype = torch.float64) -> Tensor:
+def rotation_element(field: Field, angle: float, dtype: torch.dtype = torch.float64) -> Tensor:
     """The element of ``field.group`` rotating by ``angle`` radians (no mirror).
 
     Groups whose elements are an angle ``(1,)`` (SO(2)) or ``(angle, mirror)`` ``(2,)`` (O(2))
