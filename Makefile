@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test,data,docs]"
+	$(PY) -m pip install --quiet -e ".[test,data,docs,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -46,8 +46,10 @@ test-all: test test-slow test-training
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
+# ruff, then mypy on groupconv/ at the strictness documented in pyproject.toml [tool.mypy]
 lint: $(STAMP)
 	$(VENV)/bin/ruff check groupconv tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -8,6 +8,7 @@ a device sync and are only done where the docstring says so.
 from __future__ import annotations
 
 import difflib
+import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -15,6 +16,9 @@ import torch
 
 __all__ = [
     "check_positive_int",
+    "check_positive_float",
+    "check_choice",
+    "check_dropout",
     "check_tensor",
     "check_trailing_shape",
     "check_finite",
@@ -38,6 +42,59 @@ def check_positive_int(value: object, name: str) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int (>= 1), got {value}")
     return value
+
+
+def check_positive_float(value: object, name: str) -> float:
+    """Return ``value`` as a ``float`` after checking it is a finite real number ``> 0``.
+
+    ``TypeError`` for a non-number (``bool`` included), ``ValueError`` for NaN, inf or ``<= 0``.
+
+    Example:
+        >>> check_positive_float(2, "extent")
+        2.0
+        >>> check_positive_float(-1.0, "extent")
+        Traceback (most recent call last):
+        ...
+        ValueError: extent must be a finite number > 0, got -1.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a positive float, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` after checking it is one of the strings ``choices``.
+
+    Example:
+        >>> check_choice("max", "spatial_pool", ("max", "mean"))
+        'max'
+        >>> check_choice("sum", "spatial_pool", ("max", "mean"))
+        Traceback (most recent call last):
+        ...
+        ValueError: spatial_pool must be one of ('max', 'mean'), got 'sum'
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def check_dropout(p: object, name: str = "dropout") -> float:
+    """Return a dropout probability as a ``float`` after checking it lies in ``[0, 1)``.
+
+    Example:
+        >>> check_dropout(0.1)
+        0.1
+        >>> check_dropout(1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: dropout must be a float in [0, 1), got 1.0
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {p!r}")
+    return float(p)
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -166,6 +166,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     results: dict[str, object] = {}
+    format_table: Callable[..., str]  # each suite's own table formatter
     for suite in suites:
         if suite == "groups":
             from .benchmarks.groups import format_table, run_groups_benchmark

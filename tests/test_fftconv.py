@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import rel_norm
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,10 +19,6 @@ def _reference(x, w, b, pads, groups, mode="constant"):
     for left, right in reversed(pads):
         flat += [left, right]
     return _TORCH_CONV[w.dim() - 2](F.pad(x, flat, mode=mode), w, b, groups=groups)
-
-
-def _rel(a, b):
-    return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
 @st.composite
@@ -72,7 +69,7 @@ def test_fftconv_matches_torch_conv(case, dtype):
         out = fftconv(x, w, b, padding=arg, groups=groups)
     assert out.shape == ref.shape and out.dtype == dtype
     tol = 1e-5 if dtype == torch.float32 else 1e-12
-    assert _rel(out, ref) <= tol
+    assert rel_norm(out, ref) <= tol
 
 
 @pytest.mark.parametrize("d,n,k", [(1, 257, 129), (1, 1000, 1000), (1, 64, 64), (2, 33, 33), (2, 20, 8),
@@ -86,9 +83,9 @@ def test_fftconv_long_kernels_float32(d, n, k, causal):
     pads = [(k - 1, 0)] * d if causal else resolve_padding("same", [k] * d)
     ref = _reference(x.double(), w.double(), None, pads, 1).float()
     out = conv(x, w, causal=causal, padding=0 if causal else "same", method="fft")
-    assert _rel(out, ref) <= 1e-5
+    assert rel_norm(out, ref) <= 1e-5
     direct = conv(x, w, causal=causal, padding=0 if causal else "same", method="direct")
-    assert _rel(direct, ref) <= 1e-5
+    assert rel_norm(direct, ref) <= 1e-5
 
 
 @pytest.mark.parametrize("d", [1, 2])
@@ -100,7 +97,7 @@ def test_depthwise_and_circular(d):
     pads = [(3, 3)] * d
     ref = _reference(x, w, b, pads, 4, mode="circular")
     out = fftconv(x, w, b, padding=3, groups=4, padding_mode="circular")
-    assert _rel(out, ref) <= 1e-12
+    assert rel_norm(out, ref) <= 1e-12
     # circular padding -> exact equivariance under integer circular shifts (torch.roll)
     shift = (2, -3)[:d]
     dims = tuple(range(2, 2 + d))
@@ -117,7 +114,7 @@ def test_gradients_match_direct():
     grads_fft = torch.autograd.grad((fftconv(x, w, b, padding="same", groups=2) * g).sum(), (x, w, b))
     grads_ref = torch.autograd.grad((F.conv1d(x, w, b, padding="same", groups=2) * g).sum(), (x, w, b))
     for a, r in zip(grads_fft, grads_ref):
-        assert _rel(a, r) <= 1e-12
+        assert rel_norm(a, r) <= 1e-12
 
 
 def test_half_precision_computes_in_float32():
@@ -127,7 +124,7 @@ def test_half_precision_computes_in_float32():
     out = fftconv(x.bfloat16(), w.bfloat16(), padding="same")
     assert out.dtype == torch.bfloat16
     ref = F.conv1d(x.bfloat16().float(), w.bfloat16().float(), padding="same")
-    assert _rel(out.float(), ref) < 1e-2
+    assert rel_norm(out.float(), ref) < 1e-2
 
 
 def test_device(device):
@@ -136,7 +133,7 @@ def test_device(device):
     w = torch.randn(3, 3, 31, generator=gen).to(device)
     out = fftconv(x, w, padding="same")
     assert out.device == x.device
-    assert _rel(out, F.conv1d(x, w, padding="same")) <= 1e-5
+    assert rel_norm(out, F.conv1d(x, w, padding="same")) <= 1e-5
 
 
 def test_next_fast_len_is_smallest_5_smooth():
@@ -166,7 +163,7 @@ def test_use_fft_cost_model_and_auto_dispatch():
     m = get_cost_model()
     assert m.fft_seconds(*shape, spectrum_cached=True) < m.fft_seconds(*shape)
     x, w = torch.randn(1, 2, 300), torch.randn(2, 2, 257)
-    assert _rel(conv(x, w, padding="same"), F.conv1d(x, w, padding="same")) <= 1e-5
+    assert rel_norm(conv(x, w, padding="same"), F.conv1d(x, w, padding="same")) <= 1e-5
 
 
 def test_padding_resolution():

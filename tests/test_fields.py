@@ -12,10 +12,9 @@ import math
 import pytest
 import torch
 
-from groupconv.groups import SO2, CyclicGroup
+from groupconv.groups import E2, SE2, SO2, CyclicGroup, ScaleTranslation
 from groupconv.groups.euclidean import Scaling, Translations
 from groupconv.groups.permutations import Permutations
-from groupconv.groups.products import E2, SE2, ScaleTranslation
 from groupconv.groups.rotations import O2, DihedralGroup
 from groupconv.groups.so3 import SO3, OctahedralGroup
 from groupconv.spaces import (

@@ -406,7 +406,7 @@ def test_o2_distance() -> None:
         (lambda: DihedralGroup(0), ValueError, "n must be a positive int"),
         (lambda: DihedralGroup(2.5), TypeError, "n must be a positive int"),
         (lambda: Translations(0), ValueError, "d must be a positive int"),
-        (lambda: Translations(2, extent=-1.0), ValueError, "extent must be a positive"),
+        (lambda: Translations(2, extent=-1.0), ValueError, "extent must be a finite number > 0, got -1.0"),
         (lambda: Scaling(2, log_range=(1.0, 0.0)), ValueError, "lo < hi"),
         (lambda: Scaling(2, log_range=(0.0,)), TypeError, "log_range"),
         (lambda: Permutations(-1), ValueError, "n must be a positive int"),

@@ -309,7 +309,7 @@ def test_direct_product_long_factors():
 def test_direct_product_validation_errors():
     with pytest.raises(ValueError, match="at least one"):
         DirectProduct()
-    with pytest.raises(TypeError, match="factors\\[1\\] must be a Group"):
+    with pytest.raises(TypeError, match="factors\\[1\\] must be a groupconv.groups.Group"):
         DirectProduct(SO2(), 3)
     with pytest.raises(ValueError, match="action must be"):
         DirectProduct(SO2(), action="sideways")

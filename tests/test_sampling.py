@@ -407,7 +407,7 @@ def test_bad_arguments_raise_named_errors() -> None:
         StratifiedSampler(per="layer")
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         HaarSampler()(SO2(), 4, generator=0)
-    with pytest.raises(TypeError, match="group must be a groupconv Group, got str"):
+    with pytest.raises(TypeError, match="group must be a groupconv.groups.Group, got str"):
         GridSampler()("SO2", 4)
     with pytest.raises(TypeError, match="dtype must be a torch.dtype"):
         GridSampler()(SO2(), 4, dtype="float32")

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from groupconv.groups import SO2, CyclicGroup
-from groupconv.groups.products import SE2
+from groupconv.groups import SE2, SO2, CyclicGroup
 from groupconv.groups.rotations import O2
 from groupconv.groups.so3 import SO3
 from groupconv.spaces import Circle, EuclideanSpace, GroupAsSpace, Sphere2

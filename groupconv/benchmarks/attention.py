@@ -29,15 +29,20 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
 from typing import Any
 
 import torch
 
-from .common import environment_info, format_seconds, ratio, time_interleaved, write_json
+from .common import (
+    Option,
+    environment_info,
+    format_seconds,
+    peak_memory,
+    probe_in_subprocess,
+    ratio,
+    suite_main,
+    time_interleaved,
+)
 from .common import format_table as _grid
 
 __all__ = ["run_attention_benchmark", "format_table", "main", "STEP_TARGET", "MEMORY_TARGET"]
@@ -84,52 +89,17 @@ def _layer(kind: str, c: int, device: str) -> torch.nn.Module:
     return AttentiveGroupConv(c, c, G, 3, padding=1, form="full" if kind == "full" else "feature").to(device)
 
 
-def _memory_probe(spec: dict[str, Any]) -> dict[str, float]:
+def _memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """One forward + backward of a layer; peak bytes above the baseline (run in a subprocess)."""
     device = spec["device"]
     layer = _layer(spec["kind"], spec["c"], device)
     x = torch.randn(spec["b"], spec["c"], 4, spec["s"], spec["s"], device=device, requires_grad=True)
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        layer(x).sum().backward()
-        torch.cuda.synchronize()
-        return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
-    import gc
-
-    gc.collect()
-    try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, then read the new peak
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        before = _status_kib("VmRSS")
-        layer(x).sum().backward()
-        return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
-    except OSError:
-        import resource
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        layer(x).sum().backward()
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {"peak_bytes": float(after - before) * 1024.0, "method": "ru_maxrss"}
-
-
-def _status_kib(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{key} not in /proc/self/status")
+    return peak_memory(lambda: layer(x).sum().backward(), device)
 
 
 def _measure_memory(kind: str, b: int, c: int, s: int, device: str) -> float | None:
     spec = {"kind": kind, "b": b, "c": c, "s": s, "device": device}
-    cmd = [sys.executable, "-m", "groupconv.benchmarks.attention", "--memory-probe", json.dumps(spec)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
-    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
-        return None
+    return probe_in_subprocess("groupconv.benchmarks.attention", spec)
 
 
 def run_attention_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int | None = None,
@@ -211,24 +181,13 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: ``python -m groupconv.benchmarks.attention [--quick] [--device D] [--json P]``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave as is)")
-    p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.memory_probe:
-        print(json.dumps(_memory_probe(json.loads(a.memory_probe))))
-        return 0
-    res = run_attention_benchmark(quick=a.quick, device=a.device, repeats=a.repeats,
-                                  threads=a.threads or None)
-    print(format_table(res))
-    if a.json:
-        write_json(a.json, res)
-    return 0
+    """``python -m groupconv.benchmarks.attention [--quick] [--device D] [--json P] [--repeats R]
+    [--threads T]`` (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.attention", description=__doc__.splitlines()[0],
+        run=run_attention_benchmark, format_result=format_table, memory_probe=_memory_probe,
+        options=(Option("--repeats", "repeats", "interleaved rounds"),
+                 Option("--threads", "threads", "torch CPU threads (default 1)", default=1)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,12 +17,16 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import gc
 import json
 import math
 import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +51,10 @@ __all__ = [
     "ratio_spread",
     "format_ratio",
     "format_rules",
+    "peak_memory",
+    "probe_in_subprocess",
+    "Option",
+    "suite_main",
 ]
 
 
@@ -353,3 +361,135 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     return "\n".join(lines)
+
+
+# -- peak memory -----------------------------------------------------------------------------------
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+def peak_memory(step: Callable[[], object], device: torch.device | str) -> dict[str, Any]:
+    """Peak bytes above the baseline while ``step()`` runs, and how they were measured.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` above the memory allocated before the call
+    (``"cuda"``). CPU: the peak RSS (``VmHWM``) is reset to the current RSS through
+    ``/proc/self/clear_refs`` and its rise over ``VmRSS`` is read (``"VmHWM"``, Linux); elsewhere
+    the rise of ``ru_maxrss`` (``"ru_maxrss"``: zero unless the step exceeds the process's
+    earlier peak). Meant for a fresh process (:func:`probe_in_subprocess`): what the process
+    allocated before is not measured.
+
+    Example:
+        >>> import torch
+        >>> r = peak_memory(lambda: torch.ones(1 << 20).sum(), "cpu")
+        >>> sorted(r), r["peak_bytes"] >= 0
+        (['method', 'peak_bytes'], True)
+    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
+    gc.collect()
+    try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, then read the new peak
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = _status_kib("VmRSS")
+        step()
+        return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
+    except OSError:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        step()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"peak_bytes": float(after - before) * 1024.0, "method": "ru_maxrss"}
+
+
+def probe_in_subprocess(module: str, spec: Mapping[str, Any], timeout: float = 600.0) -> float | None:
+    """Run ``python -m <module> --memory-probe <spec as JSON>`` in a fresh process and return the
+    ``peak_bytes`` it prints last (a :func:`peak_memory` result), or ``None`` when it fails.
+
+    Example:
+        >>> probe_in_subprocess("groupconv.no_such_module", {}) is None
+        True
+    """
+    cmd = [sys.executable, "-m", module, "--memory-probe", json.dumps(dict(spec))]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
+    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
+        return None
+
+
+# -- the ``python -m groupconv.benchmarks.<suite>`` entry points --------------------------------------
+@dataclass(frozen=True)
+class Option:
+    """A suite-specific command-line option of :func:`suite_main`, passed to the suite's ``run``.
+
+    ``flag`` (``"--length"``) becomes the keyword ``kwarg`` (``"length"``); ``kind`` is ``int``
+    (default ``None``: the suite's own default) or ``"off"`` (a ``--no-X`` switch passing
+    ``kwarg=False``; ``True`` otherwise).
+
+    Example:
+        >>> Option("--no-memory", "memory", "skip the memory probes", kind="off").kwarg
+        'memory'
+    """
+
+    flag: str
+    kwarg: str
+    help: str
+    kind: Any = int
+    default: Any = None
+
+
+def suite_main(
+    argv: Sequence[str] | None,
+    *,
+    module: str,
+    description: str,
+    run: Callable[..., dict[str, Any]],
+    format_result: Callable[[dict[str, Any]], str],
+    options: Sequence[Option] = (),
+    memory_probe: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> int:
+    """The one command line of every suite module: ``python -m <module> [--quick] [--device D]
+    [--json PATH] [suite options]``; runs ``run(quick=, device=, **options)``, prints
+    ``format_result`` of the result and writes the JSON. ``groupconv bench <suite>`` is the
+    user-facing command; these entry points add the suite's tuning knobs (sizes, repeats,
+    skipping parts) for scripts and tests, and the hidden ``--memory-probe SPEC`` that
+    :func:`probe_in_subprocess` runs in a fresh process. Returns the exit status (0).
+
+    Example:
+        >>> def run(quick, device, repeats=None):
+        ...     return {"device": device, "repeats": repeats}
+        >>> suite_main(["--repeats", "3"], module="demo", description="a demo suite", run=run,
+        ...            format_result=str, options=[Option("--repeats", "repeats", "rounds")])
+        {'device': 'cpu', 'repeats': 3}
+        0
+    """
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    p.add_argument("--quick", action="store_true", help="smoke run with small sizes (numbers not meaningful)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    for o in options:
+        if o.kind == "off":
+            p.add_argument(o.flag, dest=o.kwarg, action="store_false", help=o.help)
+        else:
+            p.add_argument(o.flag, dest=o.kwarg, type=o.kind, default=o.default, help=o.help)
+    if memory_probe is not None:
+        p.add_argument("--memory-probe", metavar="SPEC", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if memory_probe is not None and args.memory_probe:
+        print(json.dumps(memory_probe(json.loads(args.memory_probe))))
+        return 0
+    res = run(quick=args.quick, device=args.device, **{o.kwarg: getattr(args, o.kwarg) for o in options})
+    print(format_result(res))
+    if args.json:
+        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
+    return 0

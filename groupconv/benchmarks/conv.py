@@ -64,9 +64,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -74,14 +71,17 @@ from typing import Any
 import torch
 
 from .common import (
+    Option,
     Rule,
     environment_info,
     format_ratio,
     format_rules,
     format_seconds,
+    peak_memory,
+    probe_in_subprocess,
     ratio_spread,
+    suite_main,
     time_interleaved,
-    write_json,
 )
 from .common import format_table as _format_grid
 
@@ -371,41 +371,12 @@ def _memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     device, C, L = spec["device"], int(spec["c"]), int(spec["length"])
     layer = CKConv(C, C, data_dim=1, causal=True, reference_size=L, device=device)
     x = torch.randn(1, C, L, device=device, requires_grad=True)
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        layer(x).sum().backward()
-        torch.cuda.synchronize()
-        return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
-    import gc
-
-    from .attention import _status_kib
-
-    gc.collect()
-    try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, then read the new peak
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        before = _status_kib("VmRSS")
-        layer(x).sum().backward()
-        return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
-    except OSError:
-        import resource
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        layer(x).sum().backward()
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {"peak_bytes": float(after - before) * 1024.0, "method": "ru_maxrss"}
+    return peak_memory(lambda: layer(x).sum().backward(), device)
 
 
 def _measure_memory(c: int, length: int, device: str, threads: int, seed: int) -> float | None:
     spec = {"c": c, "length": length, "device": device, "threads": threads, "seed": seed}
-    cmd = [sys.executable, "-m", "groupconv.benchmarks.conv", "--memory-probe", json.dumps(spec)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
-    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
-        return None
+    return probe_in_subprocess("groupconv.benchmarks.conv", spec)
 
 
 # ------------------------------------------------------------------------------------ output
@@ -446,32 +417,19 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.conv [--quick] [--device D] [--repeats R] [--json PATH]``."""
-    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.conv",
-                                description="Continuous-kernel convolutions: FFT route, cached "
-                                            "spectra, FlexConv cropping, cost model, memory.")
-    p.add_argument("--quick", action="store_true", help="smoke run with L = 1024")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
-    p.add_argument("--direct-repeats", type=int, default=None, help="rounds of the direct conv (default 2)")
-    p.add_argument("--length", type=int, default=None, help="sequence length (default 16384)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    p.add_argument("--no-cost-model", action="store_true", help="skip the cost-model check")
-    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    p.add_argument("--memory-probe", metavar="SPEC", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.memory_probe:
-        print(json.dumps(_memory_probe(json.loads(args.memory_probe))))
-        return 0
-    res = run_conv_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
-                             length=args.length, direct_repeats=args.direct_repeats,
-                             memory=not args.no_memory, cost_model=not args.no_cost_model,
-                             threads=args.threads)
-    print(format_table(res))
-    if args.json:
-        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
-    return 0
+    """``python -m groupconv.benchmarks.conv [--quick] [--device D] [--repeats R] [--json PATH] ...``
+    (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.conv",
+        description="Continuous-kernel convolutions: FFT route, cached spectra, FlexConv cropping, "
+                    "cost model, memory.",
+        run=run_conv_benchmark, format_result=format_table, memory_probe=_memory_probe,
+        options=(Option("--repeats", "repeats", "interleaved rounds (default 7, quick 2)"),
+                 Option("--direct-repeats", "direct_repeats", "rounds of the direct conv (default 2)"),
+                 Option("--length", "length", "sequence length (default 16384)"),
+                 Option("--threads", "threads", "CPU threads (default 1)", default=1),
+                 Option("--no-memory", "memory", "skip the memory subprocesses", kind="off"),
+                 Option("--no-cost-model", "cost_model", "skip the cost-model check", kind="off")))
 
 
 if __name__ == "__main__":

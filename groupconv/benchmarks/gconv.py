@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 import time
@@ -53,14 +52,15 @@ import torch
 import torch.nn.functional as F
 
 from .common import (
+    Option,
     Rule,
     environment_info,
     format_ratio,
     format_rules,
     format_seconds,
     ratio_spread,
+    suite_main,
     time_interleaved,
-    write_json,
 )
 from .common import format_table as _format_grid
 
@@ -292,21 +292,14 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.gconv [--quick] [--device D] [--repeats R] [--json PATH]``."""
-    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.gconv",
-                                description="Regular G-convs vs a plain conv2d floor (and escnn).")
-    p.add_argument("--quick", action="store_true", help="smoke run with small sizes")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
-    p.add_argument("--no-escnn", action="store_true", help="skip the escnn comparison")
-    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    args = p.parse_args(argv)
-    res = run_gconv_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
-                              escnn=not args.no_escnn)
-    print(format_table(res))
-    if args.json:
-        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
-    return 0
+    """``python -m groupconv.benchmarks.gconv [--quick] [--device D] [--repeats R] [--json PATH]
+    [--no-escnn]`` (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.gconv",
+        description="Regular G-convs vs a plain conv2d floor (and escnn).",
+        run=run_gconv_benchmark, format_result=format_table,
+        options=(Option("--repeats", "repeats", "interleaved rounds (default 7, quick 2)"),
+                 Option("--no-escnn", "escnn", "skip the escnn comparison", kind="off")))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import sys
@@ -33,13 +32,14 @@ from typing import Any
 import torch
 
 from .common import (
+    Option,
     environment_info,
     format_rate,
     format_seconds,
     ratio,
+    suite_main,
     throughput,
     time_interleaved,
-    write_json,
 )
 from .common import format_table as _format_grid
 
@@ -266,34 +266,28 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.groups [--batch N] [--repeats R] [--quick] [--threads T]``.
+def _run_with_threads(quick: bool, device: str, batch: int | None, threads: int | None,
+                      **kwargs: Any) -> dict[str, Any]:
+    if threads is not None:
+        if threads < 1:
+            raise SystemExit(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    batch = (10_000 if quick else 100_000) if batch is None else batch
+    return run_groups_benchmark(batch=batch, device=device, quick=quick, **kwargs)
 
-    Returns the exit status (0).
-    """
-    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.groups",
-                                description="Throughput of batched group ops, and the ratio to escnn.")
-    p.add_argument("--batch", type=int, default=100_000, help="elements per batched op (default 100000)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 20, quick 3)")
-    p.add_argument("--escnn-batch", type=int, default=None, help="elements per escnn loop (default 2000)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--quick", action="store_true", help="smoke run: small batch, few rounds")
-    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's; 1 is robust on a loaded shared machine, "
-                        "where a straggling OpenMP worker can cost milliseconds per small op)")
-    args = p.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            p.error(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    batch = 10_000 if args.quick and args.batch == 100_000 else args.batch
-    res = run_groups_benchmark(batch=batch, repeats=args.repeats, device=args.device, quick=args.quick,
-                               escnn_batch=args.escnn_batch)
-    print(format_table(res))
-    if args.json:
-        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
-    return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m groupconv.benchmarks.groups [--batch N] [--repeats R] [--quick] [--threads T]``
+    (see :func:`~groupconv.benchmarks.common.suite_main`). Returns the exit status (0)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.groups",
+        description="Throughput of batched group ops, and the ratio to escnn.",
+        run=_run_with_threads, format_result=format_table,
+        options=(Option("--batch", "batch", "elements per batched op (default 100000; 10000 with --quick)"),
+                 Option("--repeats", "repeats", "interleaved rounds (default 20, quick 3)"),
+                 Option("--escnn-batch", "escnn_batch", "elements per escnn loop (default 2000)"),
+                 Option("--threads", "threads", "torch CPU threads (default: torch's; 1 is robust on a "
+                        "loaded shared machine)")))
 
 
 if __name__ == "__main__":

@@ -36,15 +36,20 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
 from typing import Any
 
 import torch
 
-from .common import environment_info, format_seconds, ratio, time_interleaved, write_json
+from .common import (
+    Option,
+    environment_info,
+    format_seconds,
+    peak_memory,
+    probe_in_subprocess,
+    ratio,
+    suite_main,
+    time_interleaved,
+)
 from .common import format_table as _grid
 
 __all__ = ["run_gsa_benchmark", "format_table", "gsa_memory_elements", "main", "SIZES", "QUICK_SIZES"]
@@ -125,45 +130,16 @@ def _input(b: int, c: int, s: int, device: str, dtype: torch.dtype) -> torch.Ten
 
 def _memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak bytes above the baseline during one no-grad forward (meant for a fresh process)."""
-    from .attention import _status_kib
-
     device, dtype = spec["device"], torch.float32
     layer = _layer(spec["mode"], spec["c"], spec["heads"], device, dtype)
     x = _input(spec["b"], spec["c"], spec["s"], device, dtype)
     with torch.no_grad():  # warm up lazy one-off state (kernels, thread pools) on a tiny input
         layer(_input(1, spec["c"], min(spec["s"], _PATCH), device, dtype))
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-            base = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            layer(x)
-            torch.cuda.synchronize()
-            return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
-        import gc
-
-        gc.collect()
-        try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, then read the new peak
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-            before = _status_kib("VmRSS")
-            layer(x)
-            return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
-        except OSError:
-            import resource
-
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            layer(x)
-            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return {"peak_bytes": float(after - before) * 1024.0, "method": "ru_maxrss"}
+        return peak_memory(lambda: layer(x), device)
 
 
 def _measure_memory(spec: dict[str, Any]) -> float | None:
-    cmd = [sys.executable, "-m", "groupconv.benchmarks.gsa", "--memory-probe", json.dumps(spec)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
-    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
-        return None
+    return probe_in_subprocess("groupconv.benchmarks.gsa", spec)
 
 
 def run_gsa_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int | None = None,
@@ -251,22 +227,12 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: ``python -m groupconv.benchmarks.gsa [--quick] [--device D] [--json P]``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", default=None)
-    p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory probes")
-    p.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.memory_probe:
-        print(json.dumps(_memory_probe(json.loads(a.memory_probe))))
-        return 0
-    res = run_gsa_benchmark(quick=a.quick, device=a.device, memory=not a.no_memory)
-    print(format_table(res))
-    if a.json:
-        write_json(a.json, res)
-    return 0
+    """``python -m groupconv.benchmarks.gsa [--quick] [--device D] [--json P] [--no-memory]``
+    (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.gsa", description=__doc__.splitlines()[0],
+        run=run_gsa_benchmark, format_result=format_table, memory_probe=_memory_probe,
+        options=(Option("--no-memory", "memory", "skip the subprocess memory probes", kind="off"),))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,14 +27,20 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from .common import environment_info, format_rate, format_seconds, time_interleaved, write_json
+from .common import (
+    Option,
+    environment_info,
+    format_rate,
+    format_seconds,
+    suite_main,
+    time_interleaved,
+)
 from .common import format_table as _format_grid
 
 __all__ = ["TARGETS", "run_separable_benchmark", "format_table", "main"]
@@ -172,21 +178,14 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.separable [--quick] [--device D] [--repeats R] [--json PATH]``."""
-    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.separable",
-                                description="Separable vs full C8 group convolutions.")
-    p.add_argument("--quick", action="store_true", help="smoke run with small sizes")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    args = p.parse_args(argv)
-    res = run_separable_benchmark(quick=args.quick, device=args.device, repeats=args.repeats,
-                                  threads=args.threads)
-    print(format_table(res))
-    if args.json:
-        print(f"wrote {write_json(args.json, res)}", file=sys.stderr)
-    return 0
+    """``python -m groupconv.benchmarks.separable [--quick] [--device D] [--repeats R] [--json PATH]
+    [--threads T]`` (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.separable",
+        description="Separable vs full C8 group convolutions.",
+        run=run_separable_benchmark, format_result=format_table,
+        options=(Option("--repeats", "repeats", "interleaved rounds (default 7, quick 2)"),
+                 Option("--threads", "threads", "CPU threads (default: torch's)")))
 
 
 if __name__ == "__main__":

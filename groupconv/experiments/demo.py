@@ -218,8 +218,8 @@ def _plots(out: Path, rows: list[dict[str, Any]], curves: dict[str, Any],
                 axis.set_yticks([])
                 if c < k.shape[0] and j < k.shape[1]:
                     w = k[c, j, 0]
-                    v = float(k[c].abs().max()) or 1.0
-                    axis.imshow(w.numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
+                    vmax = float(k[c].abs().max()) or 1.0
+                    axis.imshow(w.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
                 else:
                     axis.set_axis_off()
                 if j == 0:

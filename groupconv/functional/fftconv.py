@@ -313,7 +313,7 @@ def fftconv(
         xm = xf.reshape(b, groups, ci, nf).permute(3, 1, 0, 2).contiguous()
         yf = torch.matmul(xm, kw).permute(2, 1, 3, 0).reshape(b, c_out, *fshape)
     y = torch.fft.irfftn(yf, s=fast, dim=dims)
-    y = y[(Ellipsis, *[slice(0, o) for o in out_size])]
+    y = y[(Ellipsis,) + tuple(slice(0, o) for o in out_size)]
     if bias is not None:
         y = y + bias.to(work).reshape(1, -1, *([1] * d))
     return y.to(out_dtype).contiguous()

@@ -4,7 +4,7 @@ Every group subclasses :class:`Group`; see ``groupconv/groups/base.py`` for the 
 (elements are tensors ``(*batch, *element_shape)``; points follow tensor axis order).
 """
 
-from .base import Group, wrap_angle
+from .base import Group, as_group, wrap_angle
 from .euclidean import Scaling, Translations
 from .matrix import MatrixLieGroup, matrix_log
 from .named import E2, SE2, SE3, ScaleTranslation, Sim2
@@ -14,7 +14,7 @@ from .rotations import O2, SO2, CyclicGroup, DihedralGroup, rotation_matrix_2d
 from .so3 import SO3, OctahedralGroup, quaternion_to_matrix, so3_hat, so3_vee
 from .symbolic import SymbolicLieGroup, lie_group_from_sympy
 
-__all__ = ["Group", "wrap_angle", "SO2", "CyclicGroup", "rotation_matrix_2d"]
+__all__ = ["Group", "as_group", "wrap_angle", "SO2", "CyclicGroup", "rotation_matrix_2d"]
 __all__ += [
     "O2",
     "DihedralGroup",

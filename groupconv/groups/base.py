@@ -28,7 +28,7 @@ import torch
 
 from .._validation import check_finite, check_positive_int, check_trailing_shape, resolve_dtype
 
-__all__ = ["Group", "wrap_angle"]
+__all__ = ["Group", "as_group", "wrap_angle"]
 
 
 def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,24 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
     """
     two_pi = 2 * math.pi
     return theta - two_pi * torch.floor((theta + math.pi) / two_pi)
+
+
+def as_group(group: object, name: str = "group") -> Group:
+    """Return ``group`` after checking it is a :class:`Group` (the check of every layer and model
+    that takes a group).
+
+    Example:
+        >>> from groupconv.groups import CyclicGroup
+        >>> as_group(CyclicGroup(4))
+        CyclicGroup(4)
+        >>> as_group("C4")
+        Traceback (most recent call last):
+        ...
+        TypeError: group must be a groupconv.groups.Group, got str
+    """
+    if not isinstance(group, Group):
+        raise TypeError(f"{name} must be a groupconv.groups.Group, got {type(group).__name__}")
+    return group
 
 
 class Group(abc.ABC):
@@ -73,32 +91,26 @@ class Group(abc.ABC):
     name: ClassVar[str] = "Group"
     element_dtype_kind: ClassVar[str] = "float"  # "float" or "long"
 
-    # -- attributes every subclass provides (as properties or dataclass fields) ---------------
-    @property
-    @abc.abstractmethod
-    def dimension(self) -> int:
-        """Dimension of the Lie algebra (0 for finite groups)."""
+    # -- attributes every subclass provides ----------------------------------------------------
+    # Plain attributes, not properties: a class attribute where the value is the same for every
+    # instance (``SO2.space_dim = 2``), or set in ``__init__``/``__post_init__`` with
+    # :meth:`_set_attributes` where it depends on the constructor's arguments
+    # (``Translations(d).space_dim == d``). A subclass may still define them as properties.
+    dimension: int
+    element_shape: tuple[int, ...]
+    is_compact: bool
+    is_finite: bool
+    space_dim: int
 
-    @property
-    @abc.abstractmethod
-    def element_shape(self) -> tuple[int, ...]:
-        """Trailing shape of one group element."""
+    def _set_attributes(self, **values: object) -> None:
+        """Set instance attributes of a frozen (dataclass) group from its ``__init__`` or
+        ``__post_init__``: the protocol attributes that depend on the constructor's arguments.
+        They are not dataclass fields, so equality, hashing and ``repr`` still use the fields
+        only; pickling and copying keep them (the instance ``__dict__``)."""
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
 
-    @property
-    @abc.abstractmethod
-    def is_compact(self) -> bool:
-        """Whether the group is compact."""
-
-    @property
-    @abc.abstractmethod
-    def is_finite(self) -> bool:
-        """Whether the group is finite."""
-
-    @property
-    @abc.abstractmethod
-    def space_dim(self) -> int:
-        """Dimension d of the space R^d on which ``matrix`` and ``act`` act."""
-
+    # derived attributes: properties with a default, overridden by a class attribute where constant
     @property
     def algebra_dim(self) -> int:
         """Length of the coordinate vectors returned by ``log`` and taken by ``exp``."""

@@ -78,33 +78,13 @@ class QuarterTurns(Group):
 
     name = "QuarterTurns"
 
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def algebra_dim(self) -> int:
-        return 1
-
-    @property
-    def embedding_dim(self) -> int:
-        return 2
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (2, 2)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def is_finite(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return 2
+    dimension = 0
+    algebra_dim = 1
+    embedding_dim = 2
+    element_shape = (2, 2)
+    is_compact = True
+    is_finite = True
+    space_dim = 2
 
     @property
     def order(self) -> int:

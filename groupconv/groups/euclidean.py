@@ -13,19 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_positive_int, check_trailing_shape
+from .._validation import check_positive_float, check_positive_int, check_trailing_shape
 from .base import Group
 
 __all__ = ["Translations", "Scaling"]
-
-
-def _positive_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive float, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite float, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -56,27 +47,11 @@ class Translations(Group):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "d", check_positive_int(self.d, "d"))
-        object.__setattr__(self, "extent", _positive_float(self.extent, "extent"))
+        object.__setattr__(self, "extent", check_positive_float(self.extent, "extent"))
+        self._set_attributes(dimension=self.d, element_shape=(self.d,), space_dim=self.d)
 
-    @property
-    def dimension(self) -> int:
-        return self.d
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (self.d,)
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    @property
-    def is_finite(self) -> bool:
-        return False
-
-    @property
-    def space_dim(self) -> int:
-        return self.d
+    is_compact = False
+    is_finite = False
 
     def identity(
         self,
@@ -190,26 +165,12 @@ class Scaling(Group):
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"log_range must be finite with lo < hi, got ({lo}, {hi})")
         object.__setattr__(self, "log_range", (lo, hi))
+        self._set_attributes(space_dim=self.d)
 
-    @property
-    def dimension(self) -> int:
-        return 1
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (1,)
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    @property
-    def is_finite(self) -> bool:
-        return False
-
-    @property
-    def space_dim(self) -> int:
-        return self.d
+    dimension = 1
+    element_shape = (1,)
+    is_compact = False
+    is_finite = False
 
     def identity(
         self,

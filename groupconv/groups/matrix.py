@@ -169,6 +169,8 @@ class MatrixLieGroup(Group):
         if not isinstance(compact, bool):
             raise TypeError(f"compact must be a bool or None, got {self.compact!r}")
         object.__setattr__(self, "compact", compact)
+        n = len(gens[0])
+        self._set_attributes(dimension=k, element_shape=(n, n), is_compact=compact, space_dim=n)
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"name must be a non-empty str, got {self.name!r}")
         E = self.generator_tensor(dtype=torch.float64)
@@ -269,29 +271,11 @@ class MatrixLieGroup(Group):
 
     # -- protocol attributes ----------------------------------------------------------------
     @property
-    def dimension(self) -> int:
-        return len(self.generators)
-
-    @property
     def n(self) -> int:
         """Size of the matrices."""
         return len(self.generators[0])
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (self.n, self.n)
-
-    @property
-    def is_compact(self) -> bool:
-        return bool(self.compact)
-
-    @property
-    def is_finite(self) -> bool:
-        return False
-
-    @property
-    def space_dim(self) -> int:
-        return self.n
+    is_finite = False
 
     @property
     def embedding_dim(self) -> int:

@@ -60,30 +60,12 @@ class Permutations(Group):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", check_positive_int(self.n, "n"))
+        self._set_attributes(element_shape=(self.n,), space_dim=self.n)
 
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (self.n,)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def is_finite(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return self.n
-
-    @property
-    def algebra_dim(self) -> int:
-        return 0
+    dimension = 0
+    is_compact = True
+    is_finite = True
+    algebra_dim = 0
 
     @property
     def embedding_dim(self) -> int:

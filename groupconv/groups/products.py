@@ -21,18 +21,13 @@ from dataclasses import dataclass
 import torch
 
 from ._lie_helpers import _phi1, _so2_left_jacobian, representation_generators
-from .base import Group
+from .base import Group, as_group
 from .matrix import balanced_counts
 from .rotations import SO2
 
 __all__ = [
     "DirectProduct",
     "SemidirectProduct",
-    "SE2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "E2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "Sim2",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "SE3",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
-    "ScaleTranslation",  # noqa: F822 - re-exported lazily from .named (module __getattr__)
     "representation_generators",
 ]
 
@@ -96,9 +91,7 @@ class DirectProduct(Group):
             factors = tuple(factors[0])
         if not factors:
             raise ValueError("factors must hold at least one group, got none")
-        for i, f in enumerate(factors):
-            if not isinstance(f, Group):
-                raise TypeError(f"factors[{i}] must be a Group, got {type(f).__name__}")
+        factors = tuple(as_group(f, f"factors[{i}]") for i, f in enumerate(factors))
         kinds = {f.element_dtype_kind for f in factors}
         if len(kinds) > 1:
             raise TypeError(
@@ -114,6 +107,13 @@ class DirectProduct(Group):
             )
         object.__setattr__(self, "factors", tuple(factors))
         object.__setattr__(self, "action", action)
+        self._set_attributes(
+            dimension=sum(f.dimension for f in factors),
+            element_shape=(sum(_size(f) for f in factors),),
+            is_compact=all(f.is_compact for f in factors),
+            is_finite=all(f.is_finite for f in factors),
+            space_dim=factors[0].space_dim if action == "commuting" else sum(f.space_dim for f in factors),
+        )
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -125,10 +125,6 @@ class DirectProduct(Group):
         return self.factors[0].element_dtype_kind
 
     @property
-    def dimension(self) -> int:
-        return sum(f.dimension for f in self.factors)
-
-    @property
     def algebra_dim(self) -> int:
         return sum(f.algebra_dim for f in self.factors)
 
@@ -136,23 +132,6 @@ class DirectProduct(Group):
     def embedding_dim(self) -> int:
         return sum(f.embedding_dim for f in self.factors)
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (sum(_size(f) for f in self.factors),)
-
-    @property
-    def is_compact(self) -> bool:
-        return all(f.is_compact for f in self.factors)
-
-    @property
-    def is_finite(self) -> bool:
-        return all(f.is_finite for f in self.factors)
-
-    @property
-    def space_dim(self) -> int:
-        if self.action == "commuting":
-            return self.factors[0].space_dim
-        return sum(f.space_dim for f in self.factors)
 
     # -- split / combine --------------------------------------------------------------------
     def split(self, g: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -261,11 +240,8 @@ class DirectProduct(Group):
         return torch.cat([f.act(a, y) for f, a, y in zip(self.factors, parts, xs)], dim=-1)
 
     def det(self, g: torch.Tensor) -> torch.Tensor:
-        out = None
-        for f, a in zip(self.factors, self.split(g)):
-            d = f.det(a)
-            out = d if out is None else out * d
-        return out
+        dets = [f.det(a) for f, a in zip(self.factors, self.split(g))]
+        return functools.reduce(lambda p, d: p * d, dets)
 
     def _check_membership(self, g: torch.Tensor, name: str) -> None:
         for j, (f, a) in enumerate(zip(self.factors, self.split(g))):
@@ -309,10 +285,10 @@ class DirectProduct(Group):
     def index(self, g: torch.Tensor) -> torch.Tensor:
         if not self.is_finite:
             return super().index(g)
-        out = None
-        for f, a in zip(self.factors, self.split(g)):
-            i = f.index(a)
-            out = i if out is None else out * f.order + i
+        (f0, *rest), (a0, *rest_a) = self.factors, self.split(g)
+        out = f0.index(a0)
+        for f, a in zip(rest, rest_a):  # mixed radix, the first factor most significant
+            out = out * f.order + f.index(a)
         return out
 
     def __repr__(self) -> str:
@@ -377,6 +353,7 @@ class SemidirectProduct(Group):
             )
         if H.element_dtype_kind != "float":
             raise TypeError(f"H must have float elements, got {H.element_dtype_kind} elements ({H!r})")
+        self._set_attributes(dimension=d + H.dimension, element_shape=(d + _size(H),), space_dim=d)
 
     # -- attributes -------------------------------------------------------------------------
     @property
@@ -389,10 +366,6 @@ class SemidirectProduct(Group):
         return self.translations.space_dim
 
     @property
-    def dimension(self) -> int:
-        return self.d + self.H.dimension
-
-    @property
     def algebra_dim(self) -> int:
         return self.d + self.H.algebra_dim
 
@@ -400,21 +373,8 @@ class SemidirectProduct(Group):
     def embedding_dim(self) -> int:
         return self.translations.embedding_dim + self.H.embedding_dim
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (self.d + _size(self.H),)
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    @property
-    def is_finite(self) -> bool:
-        return False
-
-    @property
-    def space_dim(self) -> int:
-        return self.d
+    is_compact = False
+    is_finite = False
 
     # -- split / combine --------------------------------------------------------------------
     def split(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -551,14 +511,3 @@ class SemidirectProduct(Group):
         return f"SemidirectProduct({self.translations!r}, {self.H!r})"
 
 
-_NAMED = ("SE2", "E2", "Sim2", "SE3", "ScaleTranslation")
-
-
-def __getattr__(name: str) -> object:
-    """Re-export the named groups of :mod:`groupconv.groups.named` (imported lazily, so that
-    either module can be imported first)."""
-    if name in _NAMED:
-        from . import named
-
-        return getattr(named, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

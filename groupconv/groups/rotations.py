@@ -33,25 +33,11 @@ def rotation_matrix_2d(theta: torch.Tensor) -> torch.Tensor:
 class _AngleGroup(Group):
     """Shared maths of groups whose elements are angles."""
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (1,)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return 2
-
-    @property
-    def algebra_dim(self) -> int:
-        return 1
-
-    @property
-    def embedding_dim(self) -> int:
-        return 2
+    element_shape = (1,)
+    is_compact = True
+    space_dim = 2
+    algebra_dim = 1
+    embedding_dim = 2
 
     def identity(
         self,
@@ -106,13 +92,8 @@ class SO2(_AngleGroup):
 
     name = "SO2"
 
-    @property
-    def dimension(self) -> int:
-        return 1
-
-    @property
-    def is_finite(self) -> bool:
-        return False
+    dimension = 1
+    is_finite = False
 
     def exp(self, X: torch.Tensor) -> torch.Tensor:
         return wrap_angle(self._check_algebra(X))
@@ -161,13 +142,8 @@ class CyclicGroup(_AngleGroup):
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", check_positive_int(self.n, "n"))
 
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def is_finite(self) -> bool:
-        return True
+    dimension = 0
+    is_finite = True
 
     @property
     def order(self) -> int:
@@ -237,25 +213,11 @@ def _mirror_tol(dtype: torch.dtype) -> float:
 class _MirrorGroup(Group):
     """Shared maths of groups whose elements are ``(theta, m)`` pairs (O(2) and D_n)."""
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (2,)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return 2
-
-    @property
-    def algebra_dim(self) -> int:
-        return 1
-
-    @property
-    def embedding_dim(self) -> int:
-        return 3
+    element_shape = (2,)
+    is_compact = True
+    space_dim = 2
+    algebra_dim = 1
+    embedding_dim = 3
 
     def identity(
         self,
@@ -350,13 +312,8 @@ class O2(_MirrorGroup):
 
     name = "O2"
 
-    @property
-    def dimension(self) -> int:
-        return 1
-
-    @property
-    def is_finite(self) -> bool:
-        return False
+    dimension = 1
+    is_finite = False
 
     def _check_membership(self, g: torch.Tensor, name: str) -> None:
         self._check_mirror(g, name)
@@ -419,13 +376,8 @@ class DihedralGroup(_MirrorGroup):
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", check_positive_int(self.n, "n"))
 
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def is_finite(self) -> bool:
-        return True
+    dimension = 0
+    is_finite = True
 
     @property
     def order(self) -> int:

@@ -92,25 +92,11 @@ def _tol(dtype: torch.dtype) -> float:
 class _RotationMatrixGroup(Group):
     """Shared maths of groups whose elements are 3x3 rotation matrices."""
 
-    @property
-    def element_shape(self) -> tuple[int, ...]:
-        return (3, 3)
-
-    @property
-    def is_compact(self) -> bool:
-        return True
-
-    @property
-    def space_dim(self) -> int:
-        return 3
-
-    @property
-    def algebra_dim(self) -> int:
-        return 3
-
-    @property
-    def embedding_dim(self) -> int:
-        return 9
+    element_shape = (3, 3)
+    is_compact = True
+    space_dim = 3
+    algebra_dim = 3
+    embedding_dim = 9
 
     def identity(
         self,
@@ -226,13 +212,8 @@ class SO3(_RotationMatrixGroup):
 
     name = "SO3"
 
-    @property
-    def dimension(self) -> int:
-        return 3
-
-    @property
-    def is_finite(self) -> bool:
-        return False
+    dimension = 3
+    is_finite = False
 
     def _check_membership(self, g: torch.Tensor, name: str) -> None:
         self._check_rotation(g, name)
@@ -338,13 +319,8 @@ class OctahedralGroup(_RotationMatrixGroup):
 
     name = "OctahedralGroup"
 
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @property
-    def is_finite(self) -> bool:
-        return True
+    dimension = 0
+    is_finite = True
 
     @property
     def order(self) -> int:

@@ -3,18 +3,60 @@
 Example:
     >>> check_channels((8, 16))
     (8, 16)
+    >>> type(group_norm("layer", 8)).__name__
+    'GroupLayerNorm'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import check_choice, check_positive_int, check_tensor
+from ..groups import Group, as_group
+from ..nn.group.pooling import GroupBatchNorm, GroupLayerNorm
 from ..spaces import ImageField, TrivialField
 
-__all__ = ["check_channels", "check_pool_after", "off_grid_rotations", "InvariantImageClassifier"]
+__all__ = [
+    "check_channels",
+    "check_pool_after",
+    "image_group",
+    "group_norm",
+    "off_grid_rotations",
+    "InvariantImageClassifier",
+]
+
+
+def image_group(group: object, default: Callable[[], Group]) -> Group:
+    """``group`` (``default()`` when ``None``) after checking it is a :class:`Group` acting on
+    R^2, the plane of the models' images.
+
+    Example:
+        >>> from groupconv.groups import SO2, SO3
+        >>> image_group(None, SO2)
+        SO2()
+        >>> image_group(SO3(), SO2)
+        Traceback (most recent call last):
+        ...
+        ValueError: group must act on R^2 (images), got SO3 acting on R^3
+    """
+    group = as_group(default() if group is None else group)
+    if group.space_dim != 2:
+        raise ValueError(f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
+    return group
+
+
+def group_norm(kind: str, channels: int) -> nn.Module:
+    """The norm after a group convolution of the image models, by name: ``"batch"``
+    (:class:`~groupconv.nn.GroupBatchNorm`, statistics shared over the group axis), ``"layer"``
+    (:class:`~groupconv.nn.GroupLayerNorm`) or ``"none"`` (``nn.Identity``)."""
+    kind = check_choice(kind, "norm", ("batch", "layer", "none"))
+    if kind == "batch":
+        return GroupBatchNorm(channels, spatial_dims=2)
+    if kind == "layer":
+        return GroupLayerNorm(channels)
+    return nn.Identity()
 
 
 def check_channels(channels: object) -> tuple[int, ...]:
@@ -34,7 +76,7 @@ def check_pool_after(pool_after: object, n: int) -> tuple[int, ...]:
     return tuple(sorted(set(pool_after)))
 
 
-def off_grid_rotations(group: object, grid: Tensor) -> bool:
+def off_grid_rotations(group: Group, grid: Tensor) -> bool:
     """Whether ``grid`` holds planar transforms that do not permute a centred 3x3 pixel grid
     (SO(2) with 8 elements, C8...): then networks switch on anti-aliased pooling and the disc
     readout by default.
@@ -60,7 +102,7 @@ class InvariantImageClassifier:
     Subclasses set ``self.group`` and ``self.in_channels``.
     """
 
-    group: object
+    group: Group
     in_channels: int
 
     @property

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor, check_input_dtype, check_positive_int
+from .._validation import check_dropout, check_float_tensor, check_input_dtype, check_positive_int
 from ..nn.attention.transformer import ChannelLayerNorm  # per-position LayerNorm over channels (shared)
 
 __all__ = [
@@ -123,7 +123,7 @@ class TCNBlock(nn.Module):
         super().__init__()
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = check_positive_int(out_channels, "out_channels")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         self.conv1 = conv_factory(in_channels, out_channels)
         self.norm1 = make_norm(norm, out_channels, data_dim)
         self.conv2 = conv_factory(out_channels, out_channels)
@@ -149,12 +149,6 @@ def _check_block_input(module: nn.Module, x: Tensor, channels: int, data_dim: in
                          f"got shape {tuple(x.shape)}")
     check_input_dtype(x, next(module.parameters(), None), name)
     return x
-
-
-def _check_dropout(p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {p!r}")
-    return float(p)
 
 
 class SequenceReadout(nn.Module):

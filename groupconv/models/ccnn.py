@@ -36,8 +36,8 @@ from typing import Any, Literal
 import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
-from .baselines import NormName, _check_block_input, _check_dropout, make_norm
+from .._validation import check_dropout, check_positive_int, check_tensor
+from .baselines import NormName, _check_block_input, make_norm
 from .ckcnn import CONV_TYPES, ConvName, make_continuous_conv
 
 __all__ = ["CCNN", "CCNNBlock"]
@@ -72,7 +72,7 @@ class CCNNBlock(nn.Module):
         channels = check_positive_int(channels, "channels")
         if data_dim not in (1, 2, 3) or isinstance(data_dim, bool):
             raise ValueError(f"data_dim must be 1, 2 or 3, got {data_dim!r}")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         self.prenorm = bool(prenorm)
         self.channels, self.data_dim = channels, data_dim
         self.norm = make_norm(norm, channels, data_dim)
@@ -154,7 +154,7 @@ class CCNN(nn.Module):
             raise ValueError(f"conv must be one of {sorted(CONV_TYPES)}, got {conv!r}")
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs data_dim=1 (sequences), got data_dim={data_dim}")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         if kernel_size is None:
             kernel_size = "same" if data_dim == 1 else 33
         self.head_type = head

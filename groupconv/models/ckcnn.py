@@ -39,10 +39,10 @@ from typing import Any, Literal
 import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
-from .._validation import check_positive_int
+from .._validation import check_dropout, check_positive_int
 from ..nn.continuous.ckconv import CKConv, SeparableCKConv
 from ..nn.continuous.flexconv import FlexConv, SeparableFlexConv
-from .baselines import NormName, Readout, SequenceReadout, TCNBlock, _check_dropout, _check_seq_input
+from .baselines import NormName, Readout, SequenceReadout, TCNBlock, _check_seq_input
 
 __all__ = ["CKCNN", "CONV_TYPES", "make_continuous_conv", "continuous_convs", "sampled_kernels",
            "nyquist_terms"]
@@ -141,7 +141,7 @@ class CKCNN(nn.Module):
         self.out_channels = check_positive_int(out_channels, "out_channels")
         hidden = check_positive_int(hidden_channels, "hidden_channels")
         n = check_positive_int(num_blocks, "num_blocks")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         if conv not in CONV_TYPES:
             raise ValueError(f"conv must be one of {sorted(CONV_TYPES)}, got {conv!r}")
 

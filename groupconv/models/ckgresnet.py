@@ -53,8 +53,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int
-from ..groups.base import Group
+from .._validation import check_choice, check_dropout, check_positive_int
+from ..groups import SO2, Group
 from ..nn.group.gconv import GroupConv, LiftingConv, apply_element_mask
 from ..nn.group.partial import (
     PartialGroupConv,
@@ -63,22 +63,14 @@ from ..nn.group.partial import (
     monotonic_decay_loss,
     partial_param_groups,
 )
-from ..nn.group.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool, SpatialMaxPool
 from ..nn.group.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv
-from ._common import InvariantImageClassifier, check_pool_after, off_grid_rotations
-from .gcnn import _check_choice, _check_dropout
+from ..sampling import Sampler
+from ._common import InvariantImageClassifier, check_pool_after, group_norm, image_group, off_grid_rotations
 
 __all__ = ["CKGResNet", "CKGResBlock"]
 
 _PARTIAL_KEYS = ("mode", "init_extent", "init_keep", "temperature")
-
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return GroupBatchNorm(channels, spatial_dims=2)
-    if kind == "layer":
-        return GroupLayerNorm(channels)
-    return nn.Identity()
 
 
 def _check_separable(separable: object) -> str | None:
@@ -140,10 +132,10 @@ class CKGResBlock(nn.Module):
             def make(c_in: int, c_out: int) -> nn.Module:
                 return GroupConv(c_in, c_out, group, kernel_size, **common, **kw)
         self.conv1 = make(in_channels, out_channels)
-        self.norm1 = _norm(norm, out_channels)
+        self.norm1 = group_norm(norm, out_channels)
         self.conv2 = make(out_channels, out_channels)
-        self.norm2 = _norm(norm, out_channels)
-        self.dropout = nn.Dropout(_check_dropout(dropout))
+        self.norm2 = group_norm(norm, out_channels)
+        self.dropout = nn.Dropout(check_dropout(dropout))
         if pointwise_shortcut is None:
             pointwise_shortcut = partial is not None and self.conv2.partial_mode == "extent"
         self.pointwise_shortcut = bool(pointwise_shortcut)
@@ -235,7 +227,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         kernel_net_kwargs: dict[str, Any] | None = None,
         mask: str | bool | None = None,
         mask_radius: float = 1.0,
-        sampler: Any = None,
+        sampler: Sampler | None = None,
         norm: str = "batch",
         dropout: float = 0.0,
         pool_after: Sequence[int] = (),
@@ -251,15 +243,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
         antialias: bool | None = None,
     ) -> None:
         super().__init__()
-        if group is None:
-            from ..groups import SO2
-
-            group = SO2()
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
-        if group.space_dim != 2:
-            raise ValueError(
-                f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
+        group = image_group(group, SO2)
         if sampler is not None and not getattr(sampler, "is_deterministic", False):
             raise ValueError(
                 f"sampler must be deterministic (random per-layer grids are not supported by "
@@ -289,7 +273,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
             if not chans:
                 raise ValueError("hidden_channels must be an int or a non-empty sequence, got ()")
         k = check_positive_int(kernel_size, "kernel_size")
-        self.norm = _check_choice(norm, "norm", ("batch", "layer", "none"))
+        self.norm = check_choice(norm, "norm", ("batch", "layer", "none"))
         self.pool_after = check_pool_after(pool_after, len(chans))
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "sampler": sampler,
                                    "kernel_net": kernel_net, "mask": mask, "mask_radius": float(mask_radius)}
@@ -303,7 +287,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
                                                       **partial_kw, **lift_kw)
         else:
             self.lift = LiftingConv(self.in_channels, chans[0], group, k, **lift_kw)
-        self.lift_norm = _norm(self.norm, chans[0])
+        self.lift_norm = group_norm(self.norm, chans[0])
         self.num_elements = self.lift.num_elements
         self.blocks = nn.ModuleList(
             CKGResBlock(chans[max(i - 1, 0)], c, group, k, norm=self.norm, dropout=dropout,
@@ -316,7 +300,7 @@ class CKGResNet(InvariantImageClassifier, nn.Module):
             antialias = off_grid_rotations(group, self.lift.out_grid)
         self.antialias = antialias
         self.pool = BlurPool() if antialias else SpatialMaxPool(2)
-        spatial = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
+        spatial = check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
         self.readout = GlobalInvariantPool("max", spatial, disc=antialias)
         self.head = nn.Linear(chans[-1], self.num_classes)
         self.partial = partial

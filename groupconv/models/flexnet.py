@@ -29,8 +29,8 @@ from typing import Any
 import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
-from .._validation import check_positive_int, check_tensor
-from .baselines import NormName, _check_block_input, _check_dropout, make_norm
+from .._validation import check_dropout, check_positive_int, check_tensor
+from .baselines import NormName, _check_block_input, make_norm
 from .ckcnn import CONV_TYPES, ConvName, make_continuous_conv
 
 __all__ = ["FlexNet", "ResNetBlock"]
@@ -61,7 +61,7 @@ class ResNetBlock(nn.Module):
         super().__init__()
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = check_positive_int(out_channels, "out_channels")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         self.conv1 = conv_factory(in_channels, out_channels)
         self.norm1 = make_norm(norm, out_channels, data_dim)
         self.dropout = nn.Dropout(dropout)

@@ -40,11 +40,24 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor, check_input_dtype, check_positive_int
-from ..groups.base import Group
+from .._validation import (
+    check_choice,
+    check_dropout,
+    check_float_tensor,
+    check_input_dtype,
+    check_positive_int,
+)
+from ..groups import CyclicGroup, Group
 from ..nn.group.gconv import GroupConv, LiftingConv
-from ..nn.group.pooling import BlurPool, GlobalInvariantPool, GroupBatchNorm, GroupLayerNorm, SpatialMaxPool
-from ._common import InvariantImageClassifier, check_channels, check_pool_after, off_grid_rotations
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool, SpatialMaxPool
+from ._common import (
+    InvariantImageClassifier,
+    check_channels,
+    check_pool_after,
+    group_norm,
+    image_group,
+    off_grid_rotations,
+)
 
 __all__ = ["GCNN", "Z2CNN", "count_parameters"]
 
@@ -59,18 +72,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
         94
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def _check_choice(value: object, name: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return str(value)
-
-
-def _check_dropout(p: object) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {p!r}")
-    return float(p)
 
 
 class GCNN(InvariantImageClassifier, nn.Module):
@@ -143,15 +144,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         super().__init__()
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
-        if group is None:
-            from ..groups import CyclicGroup
-
-            group = CyclicGroup(4)
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
-        if group.space_dim != 2:
-            raise ValueError(
-                f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
+        group = image_group(group, lambda: CyclicGroup(4))
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group
@@ -159,8 +152,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
         self.pool_after = check_pool_after(pool_after, len(chans))
-        self.norm = _check_choice(norm, "norm", ("batch", "layer", "none"))
-        p = _check_dropout(dropout)
+        self.norm = check_choice(norm, "norm", ("batch", "layer", "none"))
+        p = check_dropout(dropout)
         conv_kw: dict[str, Any] = {"num_elements": num_elements, "kernel_net": kernel_net,
                                    "mask": mask, "mask_radius": float(mask_radius)}
         if max_frequency is not None:
@@ -177,20 +170,15 @@ class GCNN(InvariantImageClassifier, nn.Module):
                 conv = GroupConv(chans[i - 1], c, group, k, padding=k // 2,
                                  bias=self.norm == "none", **conv_kw)
             self.convs.append(conv)
-            if self.norm == "batch":
-                self.norms.append(GroupBatchNorm(c, spatial_dims=2))
-            elif self.norm == "layer":
-                self.norms.append(GroupLayerNorm(c))
-            else:
-                self.norms.append(nn.Identity())
+            self.norms.append(group_norm(self.norm, c))
         self.num_elements = self.convs[0].num_elements
         self.dropout = nn.Dropout(p)
         if antialias is None:
             antialias = off_grid_rotations(group, self.convs[0].out_grid)
         self.antialias = antialias
         self.pool = BlurPool() if antialias else SpatialMaxPool(2)
-        self.readout = GlobalInvariantPool(_check_choice(group_pool, "group_pool", ("max", "mean")),
-                                           _check_choice(spatial_pool, "spatial_pool", ("max", "mean")),
+        self.readout = GlobalInvariantPool(check_choice(group_pool, "group_pool", ("max", "mean")),
+                                           check_choice(spatial_pool, "spatial_pool", ("max", "mean")),
                                            disc=antialias)
         self.head = nn.Linear(chans[-1], self.num_classes)
 
@@ -279,8 +267,8 @@ class Z2CNN(nn.Module):
         k = check_positive_int(kernel_size, "kernel_size")
         k0 = k if first_kernel_size is None else check_positive_int(first_kernel_size, "first_kernel_size")
         self.pool_after = check_pool_after(pool_after, len(chans))
-        self.norm = _check_choice(norm, "norm", ("batch", "none"))
-        self.spatial_pool = _check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
+        self.norm = check_choice(norm, "norm", ("batch", "none"))
+        self.spatial_pool = check_choice(spatial_pool, "spatial_pool", ("max", "mean"))
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for i, c in enumerate(chans):
@@ -288,7 +276,7 @@ class Z2CNN(nn.Module):
             cin = self.in_channels if i == 0 else chans[i - 1]
             self.convs.append(nn.Conv2d(cin, c, ks, padding=ks // 2, bias=self.norm == "none"))
             self.norms.append(nn.BatchNorm2d(c) if self.norm == "batch" else nn.Identity())
-        self.dropout = nn.Dropout(_check_dropout(dropout))
+        self.dropout = nn.Dropout(check_dropout(dropout))
         self.pool = nn.MaxPool2d(2)
         self.head = nn.Linear(chans[-1], self.num_classes)
 
@@ -302,7 +290,7 @@ class Z2CNN(nn.Module):
         check_input_dtype(x, self.convs[0].weight, "Z2CNN")
         size = min(x.shape[-2:])  # host shape arithmetic: every 2x2 max pool needs >= 2 pixels
         for i, conv in enumerate(self.convs):
-            size += 2 * conv.padding[0] - conv.kernel_size[0] + 1
+            size += 2 * int(conv.padding[0]) - int(conv.kernel_size[0]) + 1
             if i in self.pool_after:
                 if size < 2:
                     raise ValueError(f"Z2CNN: x of spatial size {tuple(x.shape[-2:])} is too small for "

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_positive_int
-from ..groups.base import Group
+from ..groups import SO2, Group
 from ..nn.group.partial import (
     GroupSequential,
     PartialGroupConv,
@@ -51,7 +51,7 @@ from ..nn.group.partial import (
     partial_param_groups,
 )
 from ..nn.group.pooling import GlobalInvariantPool, GroupBatchNorm, SpatialMaxPool
-from ._common import InvariantImageClassifier, check_channels, check_pool_after
+from ._common import InvariantImageClassifier, check_channels, check_pool_after, image_group
 
 __all__ = ["PartialGCNN"]
 
@@ -108,15 +108,7 @@ class PartialGCNN(InvariantImageClassifier, nn.Module):
         spatial_pool: str = "mean",
     ) -> None:
         super().__init__()
-        if group is None:
-            from ..groups import SO2
-
-            group = SO2()
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
-        if group.space_dim != 2:
-            raise ValueError(
-                f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}")
+        group = image_group(group, SO2)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.group = group

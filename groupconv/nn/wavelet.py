@@ -1,7 +1,7 @@
 """Scale-translation (wavelet) layers on raw 1-D signals: R x| R+ on a dyadic scale grid.
 
 The group is ``G = R x| R+``, ``(t, s)(t', s') = (t + s t', s s')``
-(:class:`~groupconv.groups.products.ScaleTranslation`), sampled on the dyadic scales
+(:class:`~groupconv.groups.named.ScaleTranslation`), sampled on the dyadic scales
 ``s_j = 2^(start + j)``. Feature maps on the group grid are ``(B, C, N, L)``.
 
 * :class:`ScaleLiftingConv1d`: ``(B, C_in, L) -> (B, C_out, N, L)``,
@@ -61,7 +61,7 @@ from torch import Tensor, nn
 
 from .._validation import check_float_tensor, check_positive_int, check_tensor
 from ..functional.fftconv import conv as _conv
-from ..groups.products import ScaleTranslation
+from ..groups.named import ScaleTranslation
 from ..kernels.regularizers import wavelet_zero_mean_loss
 from ..spaces import GroupGridField, SequenceField, TrivialField
 
@@ -183,6 +183,8 @@ def _group(exps: Sequence[int]) -> ScaleTranslation:
 # -- the layers ---------------------------------------------------------------------------------
 class _ScaleConvBase(nn.Module):
     """Shared machinery: dyadic grid, blur buffers, padding and the per-scale blurred dilated conv."""
+
+    weight: nn.Parameter  # set by the subclasses
 
     def _setup(self, exps: tuple[int, ...], kernel_size: object, dilation: object,
                padding_mode: str, blur_order: int | None) -> None:
@@ -474,6 +476,7 @@ def wavelet_admissibility_loss(
         >>> bool(wavelet_admissibility_loss(lift) >= 0)
         True
     """
+    kernels: Tensor | Iterable[Tensor]
     if isinstance(source, nn.Module):
         lifts = [m for m in source.modules() if isinstance(m, ScaleLiftingConv1d)]
         kernels = [k for m in lifts for k in m.wavelet_kernels()]

@@ -23,13 +23,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from .._validation import check_positive_int
 from ..groups.base import Group
+from .samplers import Sampler
 
 __all__ = ["resolve_grid", "group_elements_dtype"]
 
@@ -48,7 +47,7 @@ def _grid(group: Group, num_elements: int, dt: torch.dtype | None) -> Tensor:
 
 
 def resolve_grid(
-    group: Group, num_elements: int | None, sampler: Any, name: str, *, per_batch: bool = False
+    group: Group, num_elements: int | None, sampler: Sampler | None, name: str, *, per_batch: bool = False
 ) -> tuple[Tensor, bool]:
     """The layer's deterministic grid (float64 where floating) and whether ``sampler`` is random.
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_positive_int, resolve_dtype
-from ..groups.base import Group
+from .._validation import check_positive_float, check_positive_int, resolve_dtype
+from ..groups.base import Group, as_group
 
 __all__ = [
     "Sampler",
@@ -56,12 +56,6 @@ _DeviceLike = torch.device | str | None
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _check_group(group: object) -> Group:
-    if not isinstance(group, Group):
-        raise TypeError(f"group must be a groupconv Group, got {type(group).__name__} {group!r}")
-    return group
-
-
 def _check_generator(generator: object) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -74,21 +68,12 @@ def _check_per(per: object, owner: str) -> str:
     return str(per)
 
 
-def _check_positive_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
-
-
 def _float_or_tuple(value: object, name: str) -> float | tuple[float, ...]:
     if isinstance(value, (tuple, list)):
         if len(value) == 0:
             raise ValueError(f"{name} must be a number or a non-empty tuple of numbers, got {value!r}")
-        return tuple(_check_positive_float(v, f"{name}[{i}]") for i, v in enumerate(value))
-    return _check_positive_float(value, name)
+        return tuple(check_positive_float(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return check_positive_float(value, name)
 
 
 def _draw_device(generator: torch.Generator | None, device: _DeviceLike) -> _DeviceLike:
@@ -216,7 +201,7 @@ class Sampler(abc.ABC):
         approximate the normalised Haar measure of a compact group; log-uniform scale grids
         approximate the Haar measure ``ds/s`` of R+ restricted to their range.
         """
-        group = _check_group(group)
+        group = as_group(group)
         n = self.num_elements(group, n)
         return torch.full((n,), 1.0 / n, device=device, dtype=resolve_dtype(dtype))
 
@@ -230,7 +215,7 @@ class Sampler(abc.ABC):
         device: _DeviceLike = None,
         dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        group = _check_group(group)
+        group = as_group(group)
         n = self.num_elements(group, n)
         _check_generator(generator)
         if batch_size is not None:
@@ -280,7 +265,7 @@ class GridSampler(Sampler):
         return True
 
     def num_elements(self, group: Group, n: int | None = None) -> int:
-        group = _check_group(group)
+        group = as_group(group)
         if group.is_finite:
             if n is None:
                 return group.order
@@ -415,7 +400,7 @@ class PerturbedGridSampler(Sampler):
     def __post_init__(self) -> None:
         _check_per(self.per, "PerturbedGridSampler")
         if self.max_offset is not None:
-            object.__setattr__(self, "max_offset", _check_positive_float(self.max_offset, "max_offset"))
+            object.__setattr__(self, "max_offset", check_positive_float(self.max_offset, "max_offset"))
 
     def _sample(self, group, n, batch, generator, device, dtype):
         if group.is_finite or group.dimension == 0:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_positive_int, resolve_dtype
-from ..groups.base import Group
-from .samplers import Sampler, _check_per, _check_positive_float, _draw_device, _to
+from .._validation import check_positive_float, check_positive_int, resolve_dtype
+from ..groups.base import Group, as_group
+from .samplers import Sampler, _check_per, _draw_device, _to
 
 __all__ = ["DyadicScaleSampler", "LogUniformScaleSampler", "scale_parameterisation"]
 
@@ -42,8 +42,7 @@ def scale_parameterisation(group: Group) -> str:
         ...
         ValueError: scale samplers need a one-parameter non-compact group (R+ dilations), got SO2 ...
     """
-    if not isinstance(group, Group):
-        raise TypeError(f"group must be a groupconv Group, got {type(group).__name__} {group!r}")
+    group = as_group(group)
     if group.is_compact or group.is_finite or group.algebra_dim != 1 or group.dimension != 1:
         raise ValueError(
             "scale samplers need a one-parameter non-compact group (R+ dilations), got "
@@ -95,7 +94,7 @@ class DyadicScaleSampler(Sampler):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_scales", check_positive_int(self.num_scales, "num_scales"))
-        base = _check_positive_float(self.base, "base")
+        base = check_positive_float(self.base, "base")
         if base == 1.0:
             raise ValueError("base must be a positive number other than 1, got 1.0")
         object.__setattr__(self, "base", base)
@@ -150,8 +149,8 @@ class LogUniformScaleSampler(Sampler):
     per: str = "call"
 
     def __post_init__(self) -> None:
-        lo = _check_positive_float(self.min_scale, "min_scale")
-        hi = _check_positive_float(self.max_scale, "max_scale")
+        lo = check_positive_float(self.min_scale, "min_scale")
+        hi = check_positive_float(self.max_scale, "max_scale")
         if not hi > lo:
             raise ValueError(f"max_scale must be > min_scale={lo}, got max_scale={hi}")
         object.__setattr__(self, "min_scale", lo)

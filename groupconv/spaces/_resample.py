@@ -21,6 +21,7 @@ Conventions shared by :mod:`groupconv.spaces.fields_grid`:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -222,7 +223,8 @@ def apply_translation(x: torch.Tensor, t: Sequence[float], order: int) -> torch.
             taps = [(0, 1 - a), (1, a)]
         else:
             taps = [(m, _cubic_weight(m - a)) for m in (-1, 0, 1, 2)]
-        y = sum(w * torch.roll(y, shifts=n + m, dims=dims[k]) for m, w in taps)
+        terms = [w * torch.roll(y, shifts=n + m, dims=dims[k]) for m, w in taps]
+        y = functools.reduce(lambda s, t: s + t, terms)  # = sum(terms), typed as a Tensor
     return y
 
 

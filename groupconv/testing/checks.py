@@ -51,7 +51,7 @@ import torch
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
-from ..groups import Group
+from ..groups import Group, as_group
 from . import strategies as gst
 from ._properties import (
     _ARG_NAMES,
@@ -218,7 +218,7 @@ def _run_property(c: _Ctx, row: GroupCheckRow, fn: Callable, kinds: str, batch: 
         row.worst_error, row.tolerance = sweep.err, sweep.tol
 
 
-def _batch(c: _Ctx, seed: int = 0) -> dict[str, torch.Tensor]:
+def _batch(c: _Ctx, seed: int = 0) -> dict[str, torch.Tensor | None]:
     G, dev = c.G, c.device
     gen = torch.Generator().manual_seed(seed)
     if G.is_finite:
@@ -283,8 +283,7 @@ def check_group(
         GroupCheckError: naming the group, property, dtype/device, the shrunk counter-example
             and the error against the tolerance.
     """
-    if not isinstance(G, Group):
-        raise TypeError(f"G must be a groupconv.groups.Group, got {type(G).__name__}")
+    G = as_group(G, "G")
     selected = PROPERTIES if properties is None else tuple(properties)
     unknown = [p for p in selected if p not in PROPERTIES]
     if unknown:

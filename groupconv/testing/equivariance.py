@@ -49,8 +49,11 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
+
+from ..spaces import Field
 
 __all__ = [
     "APPROXIMATE_RTOL",
@@ -129,8 +132,8 @@ class EquivarianceReport:
     rows: list[EquivarianceResult] = field(default_factory=list)
     name: str = "f"
     dtype: torch.dtype | None = None
-    in_field: object = None
-    out_field: object = None
+    in_field: Field | None = None
+    out_field: Field | None = None
 
     @property
     def passed(self) -> bool:
@@ -178,7 +181,9 @@ def _name(f: Callable) -> str:
     return getattr(f, "__qualname__", None) or type(f).__name__
 
 
-def _resolve_fields(f: Callable, in_field: object, out_field: object) -> tuple[object, object]:
+def _resolve_fields(
+    f: Callable, in_field: Field | None, out_field: Field | None
+) -> tuple[Field, Field]:
     in_field = getattr(f, "in_field", None) if in_field is None else in_field
     out_field = getattr(f, "out_field", None) if out_field is None else out_field
     for nm, fld in (("in_field", in_field), ("out_field", out_field)):
@@ -190,7 +195,7 @@ def _resolve_fields(f: Callable, in_field: object, out_field: object) -> tuple[o
         if not callable(getattr(fld, "transform", None)):
             raise TypeError(f"{nm} must have a transform(x, g) method (a groupconv.spaces Field), "
                             f"got {type(fld).__name__}")
-    return in_field, out_field
+    return cast(Field, in_field), cast(Field, out_field)
 
 
 def _is_exact(fld: object, g: torch.Tensor, x_shape: Sequence[int] | None = None) -> bool:
@@ -304,7 +309,7 @@ def _uninformative(msg: str, allow: bool) -> None:
 
 
 def _measure(
-    f: Callable, x: torch.Tensor, gs: Sequence[torch.Tensor], in_field: object, out_field: object,
+    f: Callable, x: torch.Tensor, gs: Sequence[torch.Tensor], in_field: Field, out_field: Field,
     exact: Sequence[bool], *, atol: float | None, rtol: float | None, mask: torch.Tensor | None,
     reference_dtype: torch.dtype, batched: bool | None, order: int | None,
 ) -> tuple[list[EquivarianceResult], torch.dtype]:
@@ -364,8 +369,8 @@ def equivariance_error(
     f: Callable,
     x: torch.Tensor,
     g: torch.Tensor,
-    in_field: object = None,
-    out_field: object = None,
+    in_field: Field | None = None,
+    out_field: Field | None = None,
     *,
     exact: bool | None = None,
     reference_dtype: torch.dtype = torch.float64,
@@ -402,8 +407,8 @@ def assert_equivariant(
     x: torch.Tensor,
     elements: torch.Tensor | Sequence[torch.Tensor] | None = None,
     *,
-    in_field: object = None,
-    out_field: object = None,
+    in_field: Field | None = None,
+    out_field: Field | None = None,
     mode: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
@@ -535,7 +540,7 @@ def assert_invariant(
     x: torch.Tensor,
     elements: torch.Tensor | Sequence[torch.Tensor] | None = None,
     *,
-    in_field: object = None,
+    in_field: Field | None = None,
     **kwargs: object,
 ) -> EquivarianceReport:
     """:func:`assert_equivariant` with a trivial out field: ``f(g . x) == f(x)``.

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..spaces import Field
+
 __all__ = ["EquivarianceProfile", "equivariance_profile", "rotation_element"]
 
 
@@ -56,7 +58,7 @@ class EquivarianceProfile:
         return float(self.errors[d.abs().argmin()])
 
 
-def rotation_element(field: object, angle: float, dtype: torch.dtype = torch.float64) -> Tensor:
+def rotation_element(field: Field, angle: float, dtype: torch.dtype = torch.float64) -> Tensor:
     """The element of ``field.group`` rotating by ``angle`` radians (no mirror).
 
     Groups whose elements are an angle ``(1,)`` (SO(2)) or ``(angle, mirror)`` ``(2,)`` (O(2))
@@ -82,9 +84,9 @@ def rotation_element(field: object, angle: float, dtype: torch.dtype = torch.flo
 def equivariance_profile(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    field: object,
+    field: Field,
     angles: Sequence[float] | Tensor,
-    out_field: object = None,
+    out_field: Field | None = None,
     *,
     order: int = 3,
     mask: Tensor | None = None,

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..._validation import check_float_tensor, check_input_dtype, check_positive_int, check_tensor
-from ...groups.base import Group
+from ...groups.base import Group, as_group
 from ...spaces import GridField, GroupGridField, TokenField
 from .positional import (
     GroupRelativeEncoder,
@@ -126,8 +126,7 @@ class _GroupAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
+        group = as_group(group)
         if group.space_dim != 2:
             raise ValueError(
                 f"group must act on R^2 (images), got {group.name} acting on R^{group.space_dim}"

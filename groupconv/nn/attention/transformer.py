@@ -250,7 +250,7 @@ class GroupTransformer(nn.Module):
         in_channels = check_positive_int(in_channels, "in_channels")
         channels = check_positive_int(channels, "channels")
         if embedding == "none":
-            self.embed = nn.Identity()
+            self.embed: nn.Module = nn.Identity()
             lift_in = in_channels
         else:
             layers: list[nn.Module] = [nn.Linear(in_channels, channels, **fk), _activation(activation)]

@@ -80,8 +80,9 @@ from ..._validation import (
     check_strict_kwargs,
     check_tensor,
 )
-from ...groups.base import Group
+from ...groups.base import Group, as_group
 from ...sampling.grids import resolve_grid
+from ...sampling.samplers import Sampler
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import capped_max_frequency, default_max_frequency
 from .gconv_batched import PerBatchGridMixin
@@ -140,7 +141,7 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
         dilation: int | Sequence[int] = 1,
         bias: bool = True,
         num_elements: int | None = None,
-        sampler: Any = None,
+        sampler: Sampler | None = None,
         in_num_elements: int | None = None,
         kernel_net: str | nn.Module | None = None,
         kernel_net_kwargs: dict[str, Any] | None = None,
@@ -186,8 +187,7 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
                        padding: int | Sequence[int] | str, dilation: int | Sequence[int],
                        spatial_dims: int | None) -> None:
         """Channels, group, spatial dimension and the ``torch.nn.Conv{d}d`` geometry."""
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
+        group = as_group(group)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.group = group

@@ -71,6 +71,8 @@ def pixel_mask_scale(spatial_mask: Tensor, element_scale: Tensor, pair_mask: Ten
 class DiscreteKernelMixin:
     """Discrete weights transformed by index permutation, interpolation or a steerable basis."""
 
+    mask: str | None  # set by the host layer (resolve_mask) before the kernel is built
+
     def _init_discrete_kernel(self, kernel_net_kwargs: dict[str, Any] | None, basis: str | None,
                               out_grid: Tensor, in_grid: Tensor | None, element_scale: Tensor,
                               pair_mask: Tensor | None, factory: dict[str, Any]) -> None:
@@ -85,7 +87,7 @@ class DiscreteKernelMixin:
             raise ValueError("mask='smooth' needs a continuous kernel (kernel_net=); discrete "
                              "kernels take mask=None, True/'hard' or False/'none'")
         self._build_discrete(out_grid, in_grid, element_scale, pair_mask, factory, basis)
-        shape = (self.out_channels, self.in_channels)
+        shape: tuple[int, ...] = (self.out_channels, self.in_channels)
         shape += () if self._lifting else (self.in_num_elements,)
         if self.basis == "steerable":  # one coefficient per basis function
             shape += (self._spatial_matrix.shape[0],)
@@ -129,7 +131,7 @@ class DiscreteKernelMixin:
             if self.mask == "hard":
                 index, weight = mask_sampling(index, weight, self.kernel_size, self.mask_radius)
         if in_grid is None:  # lifting: one input "element"
-            relative = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
+            relative: Tensor | None = torch.zeros(out_grid.shape[0], 1, dtype=torch.long)
         else:  # index of h_i^-1 h_j in the input grid
             relative = relative_index(group, out_grid, in_grid)
             if relative is None:

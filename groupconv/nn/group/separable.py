@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..._validation import check_input_dtype, check_kernel_fits, check_positive_int, check_tensor
-from ...groups.base import Group
+from ...groups.base import Group, as_group
 from ...groups.products import DirectProduct
 from ...groups.rotations import SO2
 from ...sampling.samplers import Sampler
@@ -260,7 +260,7 @@ class SeparableGroupConv(nn.Module):
         bias: bool = True,
         num_elements: int | tuple[int, int] | None = None,
         in_num_elements: int | None = None,
-        sampler: Any = None,
+        sampler: Sampler | None = None,
         kernel_net: str | None = None,
         spatial_kernel_net: str | nn.Module | None = None,
         group_kernel_net: str | nn.Module | None = None,
@@ -277,8 +277,7 @@ class SeparableGroupConv(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if not isinstance(group, Group):
-            raise TypeError(f"group must be a groupconv.groups.Group, got {type(group).__name__}")
+        group = as_group(group)
         self.variant = variant
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import rot, rot_map
 
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup
 from groupconv.models.attentive import AttentiveGCNN, alpha_p4cnn
@@ -58,14 +59,6 @@ def test_every_attention_layer_is_equivariant_with_the_kit(group, kw, n, device,
 
 
 # -- independent transforms ---------------------------------------------------------------------
-def _rot_img(x, k):
-    return torch.rot90(x, k, dims=(-2, -1))
-
-
-def _rot_map(y, k, n):  # rotation by k*90 deg of a map on a uniform n-grid of rotations
-    return torch.roll(_rot_img(y, k), k * n // 4, dims=2)
-
-
 def _flip_map(y):  # D4 mirror (0, -1): flip columns; axis j <- mirror^-1 h_i (see DESIGN)
     src = [4 + (-i) % 4 for i in range(4)] + [(-(i - 4)) % 4 for i in range(4, 8)]
     return torch.flip(y, dims=(-1,))[:, :, src]
@@ -80,13 +73,13 @@ def test_equivariance_against_rot90_roll_flip(group, kw, n, device, float_dtype)
         y = layer(x)
         lift = name.startswith("lift")
         for k in (1,):  # generates the rotations of the grid
-            gx = _rot_img(x, k) if lift else _rot_map(x, k, n if not isinstance(group, DihedralGroup) else 4)
+            gx = rot(x, k) if lift else rot_map(x, k, n if not isinstance(group, DihedralGroup) else 4)
             if isinstance(group, DihedralGroup):  # rotations roll both halves by k
-                gy = torch.cat([_rot_map(y[:, :, :4], k, 4), _rot_map(y[:, :, 4:], k, 4)], dim=2)
+                gy = torch.cat([rot_map(y[:, :, :4], k, 4), rot_map(y[:, :, 4:], k, 4)], dim=2)
                 if not lift:
-                    gx = torch.cat([_rot_map(x[:, :, :4], k, 4), _rot_map(x[:, :, 4:], k, 4)], dim=2)
+                    gx = torch.cat([rot_map(x[:, :, :4], k, 4), rot_map(x[:, :, 4:], k, 4)], dim=2)
             else:
-                gy = _rot_map(y, k, n)
+                gy = rot_map(y, k, n)
             err = (layer(gx) - gy).abs().max() / gy.abs().max()
             assert err <= TOL[float_dtype], (name, k, float(err))
         if isinstance(group, DihedralGroup):
@@ -104,7 +97,7 @@ def test_alpha_p4cnn_invariant_after_pooling(device, float_dtype):
         assert_invariant(net, x)
         for k in (1, 2):
             ref = net(x)
-            assert (net(_rot_img(x, k)) - ref).abs().max() <= TOL[float_dtype] * ref.abs().max()
+            assert (net(rot(x, k)) - ref).abs().max() <= TOL[float_dtype] * ref.abs().max()
     net = AttentiveGCNN(1, 5, SO2(), channels=(2, 2), num_elements=8, pool_after=(0,),
                         spatial_kernel_size=3, statistics=("mean", "max")).to(**fk).eval()
     assert_invariant(net, x)

@@ -9,6 +9,7 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import rel_norm
 from torch import nn
 
 from groupconv.nn import CKConv, FlexConv, SeparableCKConv, SeparableFlexConv
@@ -39,10 +40,6 @@ def _layer(cls, c_in=2, c_out=3, seed=0, **kw):
     if cls in (FlexConv, SeparableFlexConv):
         kw.setdefault("mask_init_sigma", 0.6)
     return cls(c_in, c_out, **kw)
-
-
-def _rel(a, b):
-    return float((a - b).detach().norm() / b.detach().norm())
 
 
 def _x(*shape, seed=0, dtype=torch.float32):
@@ -86,7 +83,7 @@ def test_fft_and_direct_paths_agree(cls):
     b.load_state_dict(a.state_dict())
     x = _x(2, 2, 40)
     ya, yb = a(x), b(x)
-    assert _rel(ya, yb) < 1e-5
+    assert rel_norm(ya, yb) < 1e-5
 
 
 # ------------------------------------------------------------------------------ causality
@@ -142,7 +139,7 @@ def test_resolution_change_preserves_smooth_response(kernel_size, causal):
     assert layer.reference_size.tolist() == [L]
     y2 = layer(signal(t2).view(1, 1, -1))[..., ::2]
     assert layer.sample_kernel(2 * L - 1).shape[-1] > layer.sample_kernel(L).shape[-1]
-    err = _rel(y2, y1)
+    err = rel_norm(y2, y1)
     assert err < 0.08, err
 
 
@@ -269,7 +266,7 @@ def test_flexconv_crop_close_to_uncropped_and_causal_keeps_present():
     assert a.crop_size(64)[0] < 64
     (c,) = a.kernel_positions([64])[..., 0].unsqueeze(0)
     assert float(c[-1]) == 1.0
-    assert _rel(ya, yb) < 0.1
+    assert rel_norm(ya, yb) < 0.1
 
 
 def test_gradients_reach_kernel_net_and_mask():
@@ -331,4 +328,4 @@ def test_devices_and_dtypes(cls, device, float_dtype):
     if layer.separable:
         direct = layer.channel_mixer(direct)
     tol = 1e-5 if float_dtype == torch.float32 else 1e-10
-    assert _rel(y, direct) < tol
+    assert rel_norm(y, direct) < tol

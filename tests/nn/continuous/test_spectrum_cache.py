@@ -12,16 +12,13 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import rel_norm
 
 import groupconv.nn.continuous.ckconv as ckmod
 from groupconv.functional import conv, fftconv, kernel_spectrum, resolve_padding
 from groupconv.nn import CKConv, FlexConv, SeparableCKConv, SeparableFlexConv
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
-
-def _rel(a, b):
-    return float((a - b).detach().norm() / b.detach().norm())
 
 
 def _tol(dtype):
@@ -54,11 +51,11 @@ def test_spectrum_equals_uncached_and_direct(x_shape, k_shape, groups, padding, 
     flat = [p for lo_hi in reversed(pads) for p in lo_hi]
     ref = _CONV[len(k_shape) - 2](F.pad(x, flat), w, b, groups=groups)
     assert y_cached.shape == ref.shape and y_cached.dtype == float_dtype
-    assert _rel(y_cached, y_plain) < _tol(float_dtype)
-    assert _rel(y_cached, ref) < _tol(float_dtype)
+    assert rel_norm(y_cached, y_plain) < _tol(float_dtype)
+    assert rel_norm(y_cached, ref) < _tol(float_dtype)
     # the dispatcher forwards the spectrum on the FFT route
     y_conv = conv(x, w, b, padding=padding, groups=groups, method="fft", spectrum=spec)
-    assert _rel(y_conv, ref) < _tol(float_dtype)
+    assert rel_norm(y_conv, ref) < _tol(float_dtype)
 
 
 def test_spectrum_gradients_are_exact():
@@ -70,7 +67,7 @@ def test_spectrum_gradients_are_exact():
     gx, gw = torch.autograd.grad(y, (x, w), g)
     x2, w2 = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
     gx2, gw2 = torch.autograd.grad(F.conv1d(x2, w2, padding=7), (x2, w2), g)
-    assert _rel(gx, gx2) < 1e-11 and _rel(gw, gw2) < 1e-11
+    assert rel_norm(gx, gx2) < 1e-11 and rel_norm(gw, gw2) < 1e-11
 
 
 def test_spectrum_mismatch_is_an_error():
@@ -141,13 +138,13 @@ def test_layer_eval_spectrum_cache(cls, kw, shape, monkeypatch):
         y2 = layer(x)
         assert layer._cached_spectrum is spec and len(calls) == 1  # no second kernel transform
         assert torch.equal(y1, y2)  # same computation repeated
-        assert _rel(y1, ref) < 1e-11
+        assert rel_norm(y1, ref) < 1e-11
         # uncached path (training mode, nothing cached) gives the same output
         uncached = copy.deepcopy(layer).train()
-        assert _rel(uncached(x), y1) < 1e-11
+        assert rel_norm(uncached(x), y1) < 1e-11
         # another input size: another spectrum, still right
         other = _x(*shape[:2], *[n + 3 for n in shape[2:]], seed=5)
-        assert _rel(layer(other), _reference(layer, other)) < 1e-11
+        assert rel_norm(layer(other), _reference(layer, other)) < 1e-11
         assert layer._cached_spectrum is not spec
 
 
@@ -164,15 +161,15 @@ def test_layer_spectrum_invalidated_on_parameter_change(cls, kw, shape):
         y2 = layer(x)
         assert layer._cached_spectrum is not spec
         assert not torch.allclose(y1, y2)
-        assert _rel(y2, _reference(layer, x)) < 1e-11
+        assert rel_norm(y2, _reference(layer, x)) < 1e-11
         # load_state_dict (another model's weights) invalidates too
         donor = _make(cls, kw, seed=3)
         donor(x)
         layer.load_state_dict(donor.state_dict())
         assert layer._cached_spectrum is None
         y3 = layer(x)
-        assert _rel(y3, _reference(layer, x)) < 1e-11
-        assert _rel(y3, donor.eval()(x)) < 1e-11
+        assert rel_norm(y3, _reference(layer, x)) < 1e-11
+        assert rel_norm(y3, donor.eval()(x)) < 1e-11
     layer.train()
     assert layer._cached_spectrum is None and layer._cached_kernel is None
 
@@ -191,7 +188,7 @@ def test_training_recomputes_spectrum_with_exact_gradients(cls, kw, shape):
             layer(x).square().mean().backward()
         assert fft_layer._cached_spectrum is None  # nothing cached in training
         for (n, p), q in zip(fft_layer.named_parameters(), direct_layer.parameters()):
-            assert p.grad is not None and _rel(p.grad, q.grad) < 1e-9, n
+            assert p.grad is not None and rel_norm(p.grad, q.grad) < 1e-9, n
         opt.step()
         opt_d.step()
     # eval with autograd on trainable parameters: no cache either, gradients flow
@@ -212,7 +209,7 @@ def test_spectrum_follows_dtype_and_auto_method():
         layer.double()
         y64 = layer(x.double())
         assert layer._cached_spectrum.weight.dtype == torch.complex128
-    assert _rel(y32.double(), y64) < 1e-5
+    assert rel_norm(y32.double(), y64) < 1e-5
     short = CKConv(3, 4, kernel_size=3, kernel_net="siren").eval()
     with torch.no_grad():
         short(_x(8, 3, 64, dtype=torch.float32))
@@ -230,11 +227,11 @@ def test_auto_dispatch_follows_the_installed_cost_model(monkeypatch):
     monkeypatch.setattr(mod, "fftconv", lambda *a, **k: calls.append(1) or real(*a, **k))
     x, w = _x(2, 4, 16, 16, dtype=torch.float32), _x(4, 4, 3, 3, seed=1, dtype=torch.float32)
     ref = F.conv2d(x, w, padding=1)
-    assert _rel(conv(x, w, padding=1), ref) < 1e-6 and not calls  # 3x3: direct
+    assert rel_norm(conv(x, w, padding=1), ref) < 1e-6 and not calls  # 3x3: direct
     old = set_cost_model(CostModel(a_direct=(1.0, 1.0, 1.0)))  # direct made absurdly expensive
     try:
         assert get_cost_model().a_direct == (1.0, 1.0, 1.0)
-        assert _rel(conv(x, w, padding=1), ref) < 1e-5 and calls == [1]
+        assert rel_norm(conv(x, w, padding=1), ref) < 1e-5 and calls == [1]
     finally:
         set_cost_model(old)
     assert get_cost_model() is old

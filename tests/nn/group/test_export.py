@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _helpers import rel_norm
 from torch import nn
 
 from groupconv.groups import SO2, CyclicGroup, DihedralGroup
 from groupconv.models import GCNN
 from groupconv.nn import BlurPool, GroupBatchNorm, GroupConv, GroupMeanPool, SpatialAvgPool
 from groupconv.nn.group.export import FlatGroupLayerNorm, FlatGroupPool, export_module, export_stack
-
-
-def _rel(a, b):
-    return float((a - b).norm() / b.norm())
 
 
 def _trained(net: nn.Module, seed: int = 0, steps: int = 3) -> nn.Module:
@@ -57,7 +54,7 @@ def test_gcnn_export_matches_model(group, kw):
     with torch.no_grad():
         y, yf = net(x), flat(x)
     assert yf.shape == y.shape == (6, 5)
-    assert _rel(yf, y) < 1e-5
+    assert rel_norm(yf, y) < 1e-5
     assert net.training is False
 
 
@@ -73,7 +70,7 @@ def test_exported_network_is_invariant_and_independent(group):
         if isinstance(group, DihedralGroup):
             actions += [torch.flip(x, dims=(-1,)), torch.flip(torch.rot90(x, 1, dims=(-2, -1)), dims=(-2,))]
         for gx in actions:
-            assert _rel(flat(gx), y) < 1e-5
+            assert rel_norm(flat(gx), y) < 1e-5
         # the export holds copies: changing the source model does not change it
         for p in net.parameters():
             p.add_(1.0)
@@ -89,7 +86,7 @@ def test_export_follows_dtype_and_device(device, float_dtype):
     with torch.no_grad():
         yf, y = flat(x), net(x)
     assert yf.dtype == float_dtype and yf.device == x.device
-    assert _rel(yf, y) < (1e-5 if float_dtype == torch.float32 else 1e-12)
+    assert rel_norm(yf, y) < (1e-5 if float_dtype == torch.float32 else 1e-12)
 
 
 def test_export_module_pieces_and_errors():
@@ -100,7 +97,7 @@ def test_export_module_pieces_and_errors():
     with torch.no_grad():
         ref = conv(x)
         ref = torch.nn.functional.avg_pool2d(ref.flatten(1, 2), 2).unflatten(1, (3, 4)).mean(2)
-        assert _rel(pools(x.flatten(1, 2)), ref) < 1e-6
+        assert rel_norm(pools(x.flatten(1, 2)), ref) < 1e-6
     with pytest.raises(ValueError, match="num_elements must be given"):
         export_module(GroupBatchNorm(3))
     with pytest.raises(ValueError, match="track_running_stats=True"):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from _helpers import EXACT_TOL as TOL
+from _helpers import rel_err, rot, rot_map
 from torch import nn
 
 import groupconv.nn.group.gconv_weights as gconv_mod  # the kernel branches patched below
@@ -25,24 +27,8 @@ from groupconv.nn.group.pooling import GlobalInvariantPool, GroupBatchNorm
 from groupconv.sampling import StratifiedSampler
 from groupconv.sampling.samplers import Sampler
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-
-
-def rot(x: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.rot90(x, k, dims=(-2, -1))
-
 
 # -- C4 / SO2-grid (rotations) -------------------------------------------------------------------
-def rot_map(y: torch.Tensor, k: int, n: int) -> torch.Tensor:
-    """Rotation by k * 90 degrees of a map on an n-grid of rotations (n divisible by 4)."""
-    return torch.roll(rot(y, k), k * n // 4, dims=2)
-
-
 @pytest.mark.parametrize("size", [7, 8])
 @pytest.mark.parametrize("group,kw,n", [(CyclicGroup(4), {}, 4), (SO2(), {"num_elements": 8}, 8)],
                          ids=["C4", "SO2-8"])

@@ -10,6 +10,8 @@ import pickle
 
 import pytest
 import torch
+from _helpers import EXACT_TOL as TOL
+from _helpers import rel_err, rot, rot_map
 from torch import nn
 
 from groupconv.groups import O2, SO2, CyclicGroup, DihedralGroup
@@ -26,26 +28,6 @@ from groupconv.nn.group.partial import (
     set_fully_equivariant,
 )
 from groupconv.nn.group.pooling import GlobalInvariantPool, GroupBatchNorm
-
-TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-
-
-def rot(x: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.rot90(x, k, dims=(-2, -1))
-
-
-def rot_map(y: torch.Tensor, k: int, n: int, mirrors: bool = False) -> torch.Tensor:
-    """Rotation by k * 90 degrees of a map on a grid of n rotations (or, with ``mirrors``, of
-    n/2 rotations followed by their mirrored copies: each half rolls by k * (n/2) / 4)."""
-    if mirrors:
-        return torch.roll(rot(y, k).unflatten(2, (2, n // 2)), k * n // 8, dims=3).flatten(2, 3)
-    return torch.roll(rot(y, k), k * n // 4, dims=2)
-
 
 CASES = [
     (CyclicGroup(4), {}, 4),

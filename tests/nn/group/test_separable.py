@@ -12,26 +12,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import EXACT_TOL as TOL
+from _helpers import rel_err, rot, rot_map
 
 from groupconv.groups import O2, SO2, CyclicGroup, DihedralGroup, Sim2
 from groupconv.nn.group.gconv import GroupConv
 from groupconv.nn.group.separable import VARIANTS, PointwiseGroupConv, SeparableGroupConv, group_conv_flops
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 FLAT = [v for v in VARIANTS if v != "sim2"]
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-
-
-def rot(x: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.rot90(x, k, dims=(-2, -1))
-
-
-def rot_map(y: torch.Tensor, k: int, n: int) -> torch.Tensor:
-    return torch.roll(rot(y, k), k * n // 4, dims=2)
 
 
 R90 = np.array([[0, -1], [1, 0]])
