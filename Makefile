@@ -43,8 +43,11 @@ test-training: $(STAMP)
 
 test-all: test test-slow test-training
 
+# the site, notebooks executed in fast mode (cached in docs/_build/.jupyter_cache by their cells;
+# after changing groupconv itself: make docs SPHINXOPTS="-D nb_execution_mode=force")
+SPHINXOPTS ?=
 docs: $(STAMP)
-	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going $(SPHINXOPTS) -b html docs docs/_build/html
 
 # ruff, then mypy on groupconv/ at the strictness documented in pyproject.toml [tool.mypy]
 lint: $(STAMP)

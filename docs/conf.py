@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
-sys.path.insert(0, os.path.abspath(".."))
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
 
 project = "groupconv"
 author = "groupconv developers"
@@ -18,7 +23,7 @@ except Exception:  # pragma: no cover - the docs still build without the package
 version = release
 
 extensions = [
-    "myst_parser",
+    "myst_nb",  # MyST markdown (it wraps myst_parser) and executed notebooks
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
@@ -26,13 +31,68 @@ extensions = [
     "sphinx.ext.mathjax",
 ]
 
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "make_figures.py"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "make_figures.py", "**.ipynb_checkpoints"]
 
 # MyST: $...$ maths, ::: fences, heading anchors for [text](page.md#anchor) links.
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# --- notebooks -------------------------------------------------------------------------------
+# The source of truth is notebooks/build_notebooks.py; the committed notebooks/*.ipynb are its
+# output with no outputs. The site renders the generator's notebooks into docs/notebooks/
+# (generated, git-ignored) and executes them at build time in the fast mode the notebooks honour
+# (GROUPCONV_FAST=1: tiny sizes, few steps), so that their pages show the outputs and figures.
+NOTEBOOK_SUBDIR = "notebooks"   # docs/notebooks/*.ipynb, pages notebooks/<name>
+
+
+def render_notebooks(out: Path) -> list[Path]:
+    """Write the generator's notebooks into ``out``; files whose bytes did not change are left
+    alone (their mtime too, so an incremental build does not re-read them), files the generator
+    no longer produces are removed."""
+    sys.path.insert(0, str(ROOT / "notebooks"))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.pop(0)
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = build_notebooks.build(Path(tmp))
+        for path in fresh:
+            target = out / path.name
+            if not target.exists() or target.read_bytes() != path.read_bytes():
+                shutil.copyfile(path, target)
+    names = {p.name for p in fresh}
+    for stale in out.glob("*.ipynb"):
+        if stale.name not in names:
+            stale.unlink()
+    return sorted(out / n for n in names)
+
+
+def _render_notebooks_into_site(app, config):
+    # only for this site: a project that reuses this configuration (tests) brings its own pages
+    if Path(app.srcdir).resolve() == DOCS:
+        render_notebooks(DOCS / NOTEBOOK_SUBDIR)
+
+
+# The kernel inherits this process's environment: fast mode unless the caller chose otherwise
+# (GROUPCONV_FAST=0 renders the full-size runs), this checkout's groupconv first on the path, and
+# no MPLBACKEND, so that ipykernel's inline backend turns figures into image outputs.
+os.environ.setdefault("GROUPCONV_FAST", "1")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+os.environ.pop("MPLBACKEND", None)
+
+# "cache": outputs are kept in <outdir>/../.jupyter_cache keyed on the notebook's cells, so a
+# rebuild re-executes only notebooks whose cells changed. The key does not cover the library:
+# after changing groupconv, rebuild with `-D nb_execution_mode=force` (the slow-tier test
+# builds into a fresh directory, so it always executes). A failing cell fails the build.
+nb_execution_mode = "cache"
+nb_execution_timeout = 300          # seconds per cell (fast mode needs a few)
+nb_execution_raise_on_error = True  # a cell error stops the build, with or without -W
+nb_execution_show_tb = True
+nb_execution_in_temp = True         # whatever a notebook writes goes to a temporary directory
+nb_merge_streams = True
 
 # API reference: hand-written pages with autosummary tables (no generated stub files).
 autosummary_generate = False
@@ -53,15 +113,10 @@ rst_epilog = """
 
 # No network: no intersphinx, MathJax is the only remote asset and it is loaded by the reader's
 # browser, never at build time.
-html_theme = "alabaster"
+html_theme = "furo"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # a content column wide enough for 110-character code lines
 html_title = f"groupconv {release}"
-html_theme_options = {
-    "description": "Group-equivariant deep learning in PyTorch",
-    "fixed_sidebar": True,
-    "page_width": "1100px",
-    "sidebar_width": "230px",
-}
 
 
 def _drop_type_docstrings(app, what, name, obj, options, lines):
@@ -103,6 +158,7 @@ def _join_wrapped_arg_names(app, what, name, obj, options, lines):
 
 
 def setup(app):
+    app.connect("config-inited", _render_notebooks_into_site)
     app.connect("autodoc-process-docstring", _drop_type_docstrings)
     # before napoleon (priority 500) turns the Google sections into fields
     app.connect("autodoc-process-docstring", _join_wrapped_arg_names, priority=400)

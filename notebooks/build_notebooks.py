@@ -156,7 +156,7 @@ for _step in range(20 if FAST else 300):
     loss = torch.nn.functional.mse_loss(layer(x), target)
     opt.zero_grad(); loss.backward(); opt.step()
     sigmas.append(float(layer.mask.effective_sigma().detach()[0]))
-print("final loss", float(loss))
+print("final loss", loss.item())
 plt.figure(figsize=(4, 2.5)); plt.plot(sigmas); plt.xlabel("step"); plt.ylabel("mask sigma"); plt.show()"""),
 ]
 
@@ -209,7 +209,7 @@ losses = []
 for _step in range(15 if FAST else 300):
     idx = torch.randint(0, n, (64,))
     loss = torch.nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
-    opt.zero_grad(); loss.backward(); opt.step(); losses.append(float(loss))
+    opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
 plt.figure(figsize=(4, 2.5)); plt.plot(losses); plt.xlabel("step"); plt.ylabel("loss"); plt.show()
 net.eval()
 print(assert_invariant(net, xtr[:4], in_field=ImageField(D4)))"""),
@@ -244,7 +244,7 @@ for ax in axes.flat:
 plt.tight_layout(); plt.show()
 # rotating the input: the map of element h_i is the rotated map of h_{i-1}
 expected = torch.rot90(torch.roll(maps[0, 0, :, c, c], 1, dims=0), 1, dims=(-2, -1))
-print("max deviation:", float((maps_rot[0, 0, :, c, c] - expected).abs().max()))"""),
+print("max deviation:", (maps_rot[0, 0, :, c, c] - expected).abs().max().item())"""),
 ]
 
 #: file name -> (cells, modules it needs)

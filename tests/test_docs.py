@@ -1,6 +1,6 @@
 """The documentation product: the Sphinx site builds with -W, page snippets and docstring
-examples run, every public name is in the API reference, the figure script and the notebooks
-execute (fast mode)."""
+examples run, every public name is in the API reference, the figure script runs, the notebooks
+are the generator's output and the site renders them executed (fast mode), with their figures."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pkgutil
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -96,17 +97,110 @@ def test_api_reference_lists_every_public_name():
     assert not missing, f"run `python docs/api/_generate.py`; not in docs/api: {missing}"
 
 
+class _CellOutputImages(HTMLParser):
+    """Collects the ``src`` of every ``<img>`` inside a myst-nb cell output
+    (``<div class="cell_output ...">``), i.e. a figure an executed cell produced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0           # open <div>s since the cell output began (0: outside one)
+        self.srcs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div":
+            if self.depth:
+                self.depth += 1
+            elif "cell_output" in (attrs.get("class") or "").split():
+                self.depth = 1
+        elif tag == "img" and self.depth:
+            self.srcs.append(attrs.get("src") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.depth:
+            self.depth -= 1
+
+
+def cell_output_images(html: str) -> list[str]:
+    parser = _CellOutputImages()
+    parser.feed(html)
+    return parser.srcs
+
+
+def test_cell_output_image_finder():
+    """The HTML check below finds figures of cell outputs only, not images elsewhere on the page."""
+    html = ('<img src="logo.png"><div class="cell docutils container">'
+            '<div class="cell_input"><img src="in.png"></div>'
+            '<div class="cell_output docutils container"><div class="output"><img src="a.png"></div>'
+            '<img src="b.png"></div><img src="after.png"></div>')
+    assert cell_output_images(html) == ["a.png", "b.png"]
+    assert cell_output_images('<div class="cell_output"><pre>text</pre></div>') == []
+
+
+def _generated_notebook_names() -> list[str]:
+    sys.path.insert(0, str(NOTEBOOKS))
+    try:
+        build = importlib.import_module("build_notebooks")
+    finally:
+        sys.path.pop(0)
+    return [name for name in build.NOTEBOOKS if (NOTEBOOKS / name).exists()]
+
+
 @pytest.mark.slow
 def test_sphinx_build_has_no_warnings(tmp_path):
-    """``sphinx -W -b html`` (warnings are errors), offline, into a temporary directory."""
+    """``sphinx -W -b html`` (warnings are errors), offline, into a temporary directory. The
+    notebooks are executed by the build (fast mode, a fresh cache: a cell error fails it), and
+    every notebook page shows at least one figure produced by an executed cell."""
     _needs("sphinx")
-    _needs("myst_parser")
+    _needs("myst_nb")
+    _needs("furo")
+    _needs("ipykernel")
+    _needs("matplotlib")
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
            "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    env = {**os.environ, "GROUPCONV_FAST": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
     assert proc.returncode == 0, f"sphinx failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    assert (tmp_path / "html" / "index.html").exists()
-    assert (tmp_path / "html" / "api" / "groups.html").exists()
+    html = tmp_path / "html"
+    assert (html / "index.html").exists()
+    assert (html / "api" / "groups.html").exists()
+    assert "_static/custom.css" in (html / "index.html").read_text()   # the code-width CSS
+    names = _generated_notebook_names()
+    assert names, "no notebook to render"
+    for name in names:
+        page = html / "notebooks" / Path(name).with_suffix(".html")
+        assert page.exists(), f"{name} has no page in the site"
+        srcs = cell_output_images(page.read_text())
+        assert srcs, f"{page.name}: no figure from an executed cell"
+        for src in srcs:
+            image = (page.parent / src).resolve()
+            assert image.is_file() and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+
+
+@pytest.mark.slow
+def test_sphinx_build_fails_on_a_notebook_cell_error(tmp_path):
+    """The site's configuration stops the build on a notebook cell error, even without ``-W``."""
+    nbformat = pytest.importorskip("nbformat")
+    _needs("myst_nb")
+    _needs("furo")
+    _needs("ipykernel")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS)!r})\n"
+        "from conf import *  # noqa: F401,F403  (the site's settings, its setup() included)\n"
+        "html_static_path = []\nhtml_css_files = []\n")
+    (src / "index.md").write_text("# t\n\n```{toctree}\nbroken\n```\n")
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# broken"),
+                                           nbformat.v4.new_code_cell("x = 1\nx / 0")])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, src / "broken.ipynb")
+    cmd = [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(tmp_path / "html")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, f"the build passed over a failing cell:\n{out[-3000:]}"
+    assert "ZeroDivisionError" in out, out[-3000:]
+    assert not (src / "notebooks").exists(), "the site's notebooks were rendered into another project"
 
 
 def test_figure_script_renders_pngs(tmp_path):
@@ -162,26 +256,3 @@ def test_notebooks_are_generated_and_stripped():
         assert [c.source for c in book.cells] == build.cell_sources(cells), (
             f"{name} is out of date: run `python notebooks/build_notebooks.py`")
         assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), f"{name} has outputs"
-
-
-def _notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("*.ipynb"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", _notebook_paths(), ids=lambda p: p.stem)
-def test_notebook_executes(path, tmp_path, monkeypatch):
-    """Each notebook runs in fast mode (``GROUPCONV_FAST=1``) without a cell error."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    _needs("matplotlib")
-    monkeypatch.setenv("GROUPCONV_FAST", "1")
-    monkeypatch.delenv("MPLBACKEND", raising=False)   # keep ipykernel's inline backend (plots as outputs)
-    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    book = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()      # raises CellExecutionError naming the cell on any error
-    images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
-    assert images >= 1, f"{path.name} produced no plot"
