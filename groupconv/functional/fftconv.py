@@ -237,6 +237,22 @@ def kernel_spectrum(kernel: Tensor, padded_size: Sequence[int], groups: int = 1)
     return KernelSpectrum(weight, tuple(kernel.shape), tuple(fast), groups, depthwise)
 
 
+#: largest batch for which an uncached kernel is mixed in its natural layout (above it the
+#: frequency-major copy pays for itself through one batched matmul).
+_UNLAID_MAX_BATCH = 2
+
+
+def _mix_unlaid(x: Tensor, kernel: Tensor, groups: int) -> bool:
+    """Whether :func:`fftconv` mixes an uncached kernel spectrum without re-laying it out:
+    dense channels, a small batch, several input channels, and nothing for autograd to record
+    (the in-place accumulation is for inference and benchmarks; training keeps the matmul)."""
+    if groups != 1 or x.shape[0] > _UNLAID_MAX_BATCH or kernel.shape[1] < 2:
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad):
+        return False
+    return not torch.compiler.is_compiling()
+
+
 def fftconv(
     x: Tensor,
     kernel: Tensor,
@@ -284,6 +300,22 @@ def fftconv(
     out_dtype = torch.promote_types(x.dtype, kernel.dtype)
     work = out_dtype if out_dtype in (torch.float32, torch.float64) else torch.float32
     fast = [next_fast_len(n) for n in n_in]
+    dims = tuple(range(2, 2 + d))
+    if spectrum is None and _mix_unlaid(x, kernel, groups):
+        # uncached kernel, small batch, no autograd: accumulate over input channels on the
+        # kernel's natural (C_out, C_in, F) layout instead of building the frequency-major,
+        # conjugated copy of kernel_spectrum (two passes over C_out C_in F complex values that
+        # cost more than the kernel's FFT at L = 16384, C = 32); conj moves to the input side
+        kf = torch.fft.rfftn(kernel.to(work), s=fast, dim=dims)  # (C_out, C_in, *F)
+        xc = torch.fft.rfftn(xp.to(work), s=fast, dim=dims).conj()  # (B, C_in, *F)
+        yc = torch.zeros(x.shape[0], kernel.shape[0], *xc.shape[2:], dtype=xc.dtype, device=xc.device)
+        for xi, ki in zip(xc.unbind(1), kf.unbind(1)):  # one pass over the kernel spectrum
+            yc.addcmul_(ki.unsqueeze(0), xi.unsqueeze(1))
+        y = torch.fft.irfftn(yc.conj(), s=fast, dim=dims)
+        y = y[(Ellipsis, *[slice(0, o) for o in out_size])]
+        if bias is not None:
+            y = y + bias.to(work).reshape(1, -1, *([1] * d))
+        return y.to(out_dtype).contiguous()
     if spectrum is None:
         spectrum = kernel_spectrum(kernel.to(work), n_in, groups)
     elif not isinstance(spectrum, KernelSpectrum):
@@ -295,7 +327,6 @@ def fftconv(
             f"transform size {tuple(fast)}, got kernel shape {spectrum.kernel_shape}, "
             f"groups={spectrum.groups}, transform size {spectrum.fft_size}"
         )
-    dims = tuple(range(2, 2 + d))
     xf = torch.fft.rfftn(xp.to(work), s=fast, dim=dims)  # (B, C_in, *F)
     b, c_in = xf.shape[:2]
     c_out = kernel.shape[0]
