@@ -270,9 +270,10 @@ def verdict(rule: Rule, value: float | None, spread: Mapping[str, float] | None 
 
 def timing_ratio(numerator: Timing, denominator: Timing, scale: float = 1.0
                  ) -> tuple[float, dict[str, float]]:
-    """``(ratio, spread)``: the median of the per-round ratios ``scale * num / den`` and their
-    spread (:func:`ratio_spread`, scaled). A round times both sides back to back, so its ratio
-    cancels most of the load drift between rounds.
+    """``(ratio, spread)``: the median of the per-round ratios ``scale * num / den``, and their spread.
+
+    The spread is :func:`ratio_spread`'s, scaled. A round times both sides back to back, so its
+    ratio cancels most of the load drift between rounds.
 
     Example:
         >>> r, sp = timing_ratio(Timing("a", [2.0, 4.0, 9.0]), Timing("b", [1.0, 2.0, 3.0]))
