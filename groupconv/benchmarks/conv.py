@@ -337,7 +337,8 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
         "rows": rows,
         "rules": [r.as_dict() for r in RULES.values()],
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
-        "floor": "rfft(x, n) [+ rfft(w, n)] + frequency-major complex matmul + irfft(., n)",
+        "floor": "rfft(x, n) + mix + irfft(., n): cached spectrum by frequency-major complex matmul; "
+                 "fft-floor adds rfft(w, n), mixed in its natural layout",
         "environment": environment_info(dev),
     }
 
