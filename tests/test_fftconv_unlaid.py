@@ -69,3 +69,31 @@ def test_unlaid_route_half_input_and_dispatch():
     w2 = wg.detach().clone().requires_grad_(True)
     F.conv1d(xr, w2, padding="same").square().sum().backward()
     torch.testing.assert_close(wg.grad, w2.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 3])  # the natural-layout route and the matmul route
+@pytest.mark.parametrize("d,size,k,pads", [
+    (1, (3,), (12,), [(10, 0)]),             # left pad >= output size: the output is all wrapped
+    (1, (20,), (5,), [(7, 1)]),              # left pad larger than the kernel
+    (2, (6, 9), (4, 3), [(3, 0), (0, 2)]),   # causal on one axis, right-only on the other
+    (3, (4, 5, 3), (3, 2, 3), [(2, 2), (1, 0), (0, 0)]),
+])
+def test_left_padding_by_circular_shift_and_bias_at_dc(batch, d, size, k, pads):
+    """Zero padding is never materialised: left zeros become a circular shift of the output
+    and the bias enters through the zero-frequency bin. Reference: F.pad + torch's conv."""
+    g = torch.Generator().manual_seed(batch + 7 * d)
+    x = torch.randn(batch, 2, *size, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 2, *k, generator=g, dtype=torch.float64)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    flat = [p for lo_hi in reversed(pads) for p in lo_hi]
+    ref = _CONV[d](F.pad(x, flat), w, b)
+    y = fftconv(x, w, b, padding=pads)
+    assert y.shape == ref.shape and y.is_contiguous()
+    torch.testing.assert_close(y, ref, atol=1e-10, rtol=1e-10)
+    # the same with gradients (the matmul route, bias through the DC bin)
+    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
+    fftconv(xr, wr, br, padding=pads).square().sum().backward()
+    x2, w2, b2 = (t.clone().requires_grad_(True) for t in (x, w, b))
+    _CONV[d](F.pad(x2, flat), w2, b2).square().sum().backward()
+    for got, want in ((xr.grad, x2.grad), (wr.grad, w2.grad), (br.grad, b2.grad)):
+        torch.testing.assert_close(got, want, atol=1e-9, rtol=1e-9)
