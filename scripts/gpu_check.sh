@@ -116,9 +116,10 @@ for path in sorted(out.glob("bench_*.json")):
     data = json.loads(path.read_text())
     suites = {data["benchmark"]: data} if "benchmark" in data else data
     for suite, res in suites.items():
-        for r in res.get("rows", []):
+        for r in res.get("verdicts") or res.get("rows", []):  # verdict rows where a suite has them
             bench_rows.append({"suite": suite, "check": r.get("check") or r.get("op"),
-                               "what": r.get("candidate") or r.get("layer") or r.get("group"),
+                               "what": (r.get("what") or r.get("candidate") or r.get("layer")
+                                        or (f"{r['group']} {r.get('op', '')}".strip() if r.get("group") else None)),
                                "ratio": r.get("ratio"), "ok": r.get("ok"),
                                "rule": r.get("rule")})
 summary = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -85,3 +85,28 @@ def test_cli_memory_probe_prints_json(capsys):
     spec = '{"mode": "global", "b": 1, "c": 2, "heads": 1, "s": 4, "device": "cpu"}'
     assert main(["--memory-probe", spec]) == 0
     assert '"peak_bytes"' in capsys.readouterr().out
+
+
+def test_verdicts_one_rule_per_row(monkeypatch):
+    """Time and memory growth rows per mode, each with its own rule; ``ok`` reads only the ratio
+    the row shows (memory probe faked: local grows 5x (ok), global 30x (NO); no timing asserted)."""
+    import groupconv.benchmarks.gsa as M
+    from groupconv.benchmarks.gsa import RULES
+
+    fake = {("local", 8): 100.0, ("local", 16): 500.0, ("global", 4): 10.0, ("global", 8): 300.0}
+    monkeypatch.setattr(M, "_measure_memory", lambda spec: fake[(spec["mode"], spec["s"])])
+    res = run_gsa_benchmark(quick=True, memory=True)
+    vs = {v["check"]: v for v in res["verdicts"]}
+    assert list(vs) == ["local-time", "local-memory", "global-time", "global-memory"]
+    assert vs["local-memory"]["ratio"] == 5.0 and vs["local-memory"]["ok"] is True
+    assert vs["global-memory"]["ratio"] == 30.0 and vs["global-memory"]["ok"] is False
+    for mode in ("local", "global"):
+        v = vs[f"{mode}-time"]
+        assert v["ratio"] == res["ratios"][mode]["time"] == v["ratio_spread"]["median"]
+        assert v["ok"] == RULES[v["check"]].passes(v["ratio"])
+    for v in vs.values():
+        assert v["rule"] == RULES[v["check"]].describe() and v["what"] in ("8^2 -> 16^2", "4^2 -> 8^2")
+    text = format_table(res)
+    assert text.splitlines()[0].startswith("verdict rules")
+    line = next(ln for ln in text.splitlines() if ln.startswith("global-memory"))
+    assert line.split()[-1] == "NO"

@@ -14,7 +14,8 @@ from groupconv.benchmarks import groups as bench_groups
 from groupconv.benchmarks.groups import OPS, format_table, load_escnn, main, run_groups_benchmark
 
 ROW_KEYS = {"group", "op", "batch", "median_s", "q1_s", "q3_s", "elements_per_s", "escnn_batch",
-            "escnn_median_s", "escnn_elements_per_s", "ratio"}
+            "escnn_median_s", "escnn_elements_per_s", "check", "ratio", "ratio_spread", "rule", "target",
+            "ok"}
 
 
 def _check_rows(res: dict, groups: tuple[str, ...], batch: int) -> None:
@@ -25,6 +26,9 @@ def _check_rows(res: dict, groups: tuple[str, ...], batch: int) -> None:
         assert set(r) == ROW_KEYS and r["batch"] == batch
         assert r["median_s"] > 0 and r["q1_s"] <= r["median_s"] <= r["q3_s"]
         assert math.isclose(r["elements_per_s"], batch / r["median_s"])
+        # one rule per row; ok reads only the ratio the row shows
+        assert r["check"] == "vs-escnn" and r["rule"] == bench_groups.RULE.describe()
+        assert r["ok"] == bench_groups.RULE.passes(r["ratio"])
 
 
 def test_run_groups_benchmark_smoke(device: torch.device) -> None:
@@ -79,13 +83,20 @@ def test_escnn_comparison_plumbing_with_a_fake_escnn(monkeypatch: pytest.MonkeyP
     for op in OPS:
         r = by[("SO2", op)]
         assert r["escnn_batch"] == 4 and r["escnn_elements_per_s"] > 0
+        # one round: the per-round ratio is the ratio of the medians
         assert math.isclose(r["ratio"], r["elements_per_s"] / r["escnn_elements_per_s"])
+        assert r["ratio_spread"]["median"] == r["ratio"] and r["ok"] == (r["ratio"] >= 100.0)
         if ("SE2", op) in by:
-            assert by[("SE2", op)]["ratio"] is None
+            assert by[("SE2", op)]["ratio"] is None and by[("SE2", op)]["ok"] is None
     if ("SE2", "product") in by:
         assert any("escnn has no SE2" in s["reason"] for s in res["skipped"])
     assert res["min_ratio"] == min(r["ratio"] for r in res["rows"] if r["ratio"] is not None)
-    assert "target >= 100x" in format_table(res)
+    text = format_table(res)
+    assert text.splitlines()[0].startswith("verdict rules")
+    assert "  vs-escnn: ok when batched / escnn elements per second >= 100x" in text
+    for r in res["rows"]:
+        line = next(ln for ln in text.splitlines() if ln.split()[:2] == [r["group"], r["op"]])
+        assert line.split()[-1] == {True: "ok", False: "NO", None: "-"}[r["ok"]]
 
 
 def test_load_escnn_when_absent(monkeypatch: pytest.MonkeyPatch) -> None:

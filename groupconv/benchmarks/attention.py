@@ -21,10 +21,17 @@ Two measurements (the issue's targets in brackets):
   over ``VmRSS`` during one forward + backward is read (``ru_maxrss`` delta where that is not
   available; allocator reuse makes it an estimate to within a few hundred kB).
 
+Verdicts: one rule per row (:data:`RULES`, printed above the tables), ``ok`` follows from the
+ratio the row shows: ``step`` (alpha-P4CNN / P4CNN step time, per form; the median of the
+per-round ratios, their spread in ``ratio_spread``), ``memory`` (empirical attentive / plain peak
+per attentive form) and ``memory-analytic`` (the analytic full / plain count).
+
 Example:
     >>> res = run_attention_benchmark(quick=True, memory=False)
     >>> sorted(res["step"]["ratios"])
     ['alpha_p4cnn_fA', 'alpha_p4cnn_full']
+    >>> [(v["check"], v["what"]) for v in res["verdicts"]]
+    [('step', 'alpha_p4cnn_full'), ('step', 'alpha_p4cnn_fA')]
 """
 
 from __future__ import annotations
@@ -35,20 +42,31 @@ import torch
 
 from .common import (
     Option,
+    Rule,
     environment_info,
     format_seconds,
+    format_verdicts,
     peak_memory,
     probe_in_subprocess,
     ratio,
     suite_main,
     time_interleaved,
+    timing_ratio,
+    verdict,
 )
 from .common import format_table as _grid
 
-__all__ = ["run_attention_benchmark", "format_table", "main", "STEP_TARGET", "MEMORY_TARGET"]
+__all__ = ["run_attention_benchmark", "format_table", "main", "RULES", "STEP_TARGET", "MEMORY_TARGET"]
 
 STEP_TARGET = 3.0
 MEMORY_TARGET = 4.0
+
+#: the verdict rule of every check (one per row of ``verdicts``).
+RULES: dict[str, Rule] = {r.check: r for r in (
+    Rule("step", "attentive / P4CNN step time", "<=", STEP_TARGET),
+    Rule("memory", "attentive / plain peak memory", "<=", MEMORY_TARGET),
+    Rule("memory-analytic", "attentive / plain analytic elements", "<=", MEMORY_TARGET),
+)}
 
 
 def _models(quick: bool, device: str) -> dict[str, torch.nn.Module]:
@@ -104,7 +122,10 @@ def _measure_memory(kind: str, b: int, c: int, s: int, device: str) -> float | N
 
 def run_attention_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int | None = None,
                             memory: bool = True, threads: int | None = 1) -> dict[str, Any]:
-    """Run the suite; returns ``{"env", "step", "memory", "targets"}`` (JSON-ready).
+    """Run the suite; returns ``{"env", "step", "memory", "verdicts", "rules", "targets"}``
+    (JSON-ready). ``step["ratios"]`` are medians of per-round ratios (``step["spreads"]`` their
+    spread); ``verdicts`` hold one row per check (``check, what, ratio, ratio_spread, rule,
+    target, ok``).
 
     ``quick``: tiny shapes and one round (a smoke test, numbers meaningless). ``threads``:
     torch CPU threads during the run (``None``: leave the current setting).
@@ -133,9 +154,11 @@ def _run(quick: bool, device: str, repeats: int | None, memory: bool) -> dict[st
     y = torch.randint(0, 10, (b,), generator=g).to(dev)
     t = time_interleaved({k: _step(n, x, y) for k, n in nets.items()}, repeats=reps,
                          warmup=0 if quick else 1, device=dev)
-    base = t["p4cnn"].median
+    per_round = {k: timing_ratio(v, t["p4cnn"]) for k, v in t.items() if k != "p4cnn"}
     step = {"batch": b, "size": s, "timings": {k: v.as_dict() for k, v in t.items()},
-            "ratios": {k: ratio(v.median, base) for k, v in t.items() if k != "p4cnn"}}
+            "ratios": {k: r for k, (r, _) in per_round.items()},
+            "spreads": {k: sp for k, (_, sp) in per_round.items()}}
+    verdicts = [verdict(RULES["step"], r, sp, what=k) for k, (r, sp) in per_round.items()]
     mem: dict[str, Any] = {}
     if memory:
         mb, mc, ms = (2, 4, 8) if quick else (32, 16, 32)
@@ -150,7 +173,11 @@ def _run(quick: bool, device: str, repeats: int | None, memory: bool) -> dict[st
         mem["empirical_ratios"] = {k: ratio(v, peaks["plain"]) for k, v in peaks.items() if k != "plain"}
         cpu = "subprocess peak-RSS (VmHWM) delta"
         mem["method"] = "cuda max_memory_allocated" if dev.startswith("cuda") else cpu
+        verdicts += [verdict(RULES["memory"], r, None, what=k) for k, r in mem["empirical_ratios"].items()]
+        verdicts.append(verdict(RULES["memory-analytic"], mem["analytic_ratio_full_vs_plain"], None,
+                                what="full"))
     return {"env": environment_info(dev), "quick": quick, "step": step, "memory": mem,
+            "verdicts": verdicts, "rules": [r.as_dict() for r in RULES.values()],
             "targets": {"step_ratio_max": STEP_TARGET, "memory_ratio_max": MEMORY_TARGET}}
 
 
@@ -160,12 +187,12 @@ def format_table(res: dict[str, Any]) -> str:
     rows = []
     for k, v in st["timings"].items():
         r = st["ratios"].get(k)
-        ok = "-" if r is None else ("yes" if r <= STEP_TARGET else "no")
-        rows.append([k, format_seconds(v["median_s"]), "-" if r is None else f"{r:.2f}", ok])
-    threads = res.get("env", {}).get("threads")
-    out = [f"training step (fwd + bwd + Adam), batch {st['batch']} x 1 x {st['size']}^2, "
-           f"{threads} thread(s) (target ratio <= {STEP_TARGET})",
-           _grid(["model", "median", "ratio vs p4cnn", "target met"], rows)]
+        rows.append([k, format_seconds(v["median_s"]), "-" if r is None else f"{r:.2f}"])
+    env = res.get("env", {})
+    out = [format_verdicts(res["verdicts"], RULES), "",
+           f"training step (fwd + bwd + Adam), batch {st['batch']} x 1 x {st['size']}^2, "
+           f"{env.get('threads')} thread(s), torch {env.get('torch')}, load {env.get('load_average')}",
+           _grid(["model", "median", "ratio vs p4cnn"], rows)]
     mem = res.get("memory") or {}
     if mem:
         rows = []
@@ -173,7 +200,7 @@ def format_table(res: dict[str, Any]) -> str:
             r = mem["empirical_ratios"].get(k)
             rows.append([k, "-" if v is None else f"{v / 2**20:.1f} MiB", "-" if r is None else f"{r:.2f}"])
         out += ["", f"peak memory, one C4 layer fwd+bwd, B={mem['batch']} C={mem['channels']} "
-                f"{mem['size']}^2 ({mem['method']}; target <= {MEMORY_TARGET})",
+                f"{mem['size']}^2 ({mem['method']})",
                 _grid(["layer", "peak", "ratio vs plain"], rows),
                 f"analytic full/plain: {mem['analytic_ratio_full_vs_plain']:.2f}; naive per-channel "
                 f"tensor / output: {mem['naive_vs_output']:.0f}x"]

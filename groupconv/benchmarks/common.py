@@ -55,6 +55,10 @@ __all__ = [
     "probe_in_subprocess",
     "Option",
     "suite_main",
+    "verdict",
+    "timing_ratio",
+    "format_verdict",
+    "format_verdicts",
 ]
 
 
@@ -252,6 +256,72 @@ def format_rules(rules: Sequence[Rule]) -> str:
     """The rules block printed above a benchmark table (one line per check)."""
     return "\n".join(["verdict rules (one per row; 'ok' follows from the ratio shown):"]
                      + [f"  {r.describe()}" for r in rules])
+
+
+def verdict(rule: Rule, value: float | None, spread: Mapping[str, float] | None = None,
+            **fields: Any) -> dict[str, Any]:
+    """One verdict row: ``fields`` (what the row is about) plus the rule and its outcome.
+
+    ``ok`` is ``rule.passes(value)`` and nothing else, so the printed ``ratio`` decides it;
+    ``spread`` is the ratio's spread over rounds (:func:`ratio_spread`; ``None`` for a single
+    measurement such as an analytic count or one memory probe).
+
+    Example:
+        >>> v = verdict(Rule("speedup", "full / separable", ">=", 2.0), 2.4, None, what="C8")
+        >>> v["ok"], v["rule"], v["what"]
+        (True, 'speedup: ok when full / separable >= 2x', 'C8')
+    """
+    return {**fields, "check": rule.check, "quantity": rule.quantity, "ratio": value,
+            "ratio_spread": dict(spread) if spread is not None else None,
+            "rule": rule.describe(), "target": rule.threshold, "ok": rule.passes(value)}
+
+
+def timing_ratio(numerator: Timing, denominator: Timing, scale: float = 1.0
+                 ) -> tuple[float, dict[str, float]]:
+    """``(ratio, spread)``: the median of the per-round ratios ``scale * num / den``, and their spread.
+
+    The spread is :func:`ratio_spread`'s, scaled. A round times both sides back to back, so its
+    ratio cancels most of the load drift between rounds.
+
+    Example:
+        >>> r, sp = timing_ratio(Timing("a", [2.0, 4.0, 9.0]), Timing("b", [1.0, 2.0, 3.0]))
+        >>> r, sp["q1"], sp["n"]
+        (2.0, 2.0, 3)
+    """
+    sp = ratio_spread(numerator.seconds, denominator.seconds)
+    sp = {k: (v * scale if k != "n" else v) for k, v in sp.items()}
+    return sp["median"], sp
+
+
+def format_verdict(ok: bool | None) -> str:
+    """``"ok"``, ``"NO"`` or ``"-"`` (no value)."""
+    return {True: "ok", False: "NO", None: "-"}[ok]
+
+
+def format_verdicts(verdicts: Sequence[Mapping[str, Any]], rules: Mapping[str, Rule]) -> str:
+    """The rules of the checks present (one line each), then one line per verdict row:
+    check, what, the ratio with its quartiles, the rule's bound and ``ok``.
+
+    Example:
+        >>> rule = Rule("speedup", "full / separable", ">=", 2.0)
+        >>> print(format_verdicts([verdict(rule, 2.5, {"q1": 2.4, "q3": 2.6}, what="C8")],
+        ...                       {"speedup": rule}))
+        verdict rules (one per row; 'ok' follows from the ratio shown):
+          speedup: ok when full / separable >= 2x
+        <BLANKLINE>
+        check    what  ratio [q1-q3]      rule   ok
+        -------  ----  -----------------  -----  --
+        speedup  C8    2.50x [2.40-2.60]  >= 2x  ok
+    """
+    present = [rules[c] for c in dict.fromkeys(v["check"] for v in verdicts)]
+    body = []
+    for v in verdicts:
+        rule = rules[v["check"]]
+        th = format_seconds(rule.threshold) if rule.unit == "s" else f"{rule.threshold:g}{rule.unit}"
+        body.append([v["check"], v.get("what", "-"), format_ratio(v["ratio"], v.get("ratio_spread")),
+                     f"{rule.op} {th}", format_verdict(v["ok"])])
+    grid = format_table(["check", "what", "ratio [q1-q3]", "rule", "ok"], body)
+    return "\n".join([format_rules(present), "", grid])
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

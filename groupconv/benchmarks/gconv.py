@@ -13,6 +13,9 @@ check                    what is timed                                          
                          parameter gradients), training mode, vs the floor                <= 1.05x
 ``small-forward``        the same layers, input ``(1, 128, 32, 32)``, training-mode       <= 1.15x
                          forward only (the kernel expansion is not amortised)
+``eval-forward``         the same layers in eval mode, ``torch.no_grad``, batch-1 map     <= 1.10x
+                         ``(1, 128, 8, 8)``: the expanded kernel is cached, what is left
+                         is the per-call Python overhead
 ``construct``            building one layer (seconds per layer; the row's value)          <= 10 ms
 ``continuous-train``     SO(2) ``GroupConv`` with 8 samples and a SIREN kernel,            <= 1.3x
                          as ``train``
@@ -35,7 +38,7 @@ its ratio cancels most of the load drift); ``ratio_spread`` records their quarti
 Example:
     >>> res = run_gconv_benchmark(quick=True, repeats=1, escnn=False)
     >>> sorted({r["check"] for r in res["rows"]})
-    ['construct', 'continuous-train', 'small-forward', 'train']
+    ['construct', 'continuous-train', 'eval-forward', 'small-forward', 'train']
     >>> print(format_table(res).splitlines()[0])
     verdict rules (one per row; 'ok' follows from the ratio shown):
 """
@@ -70,6 +73,7 @@ __all__ = ["RULES", "TARGETS", "run_gconv_benchmark", "format_table", "main"]
 RULES: dict[str, Rule] = {r.check: r for r in (
     Rule("train", "layer / floor", "<=", 1.05),
     Rule("small-forward", "layer / floor", "<=", 1.15),
+    Rule("eval-forward", "layer / floor", "<=", 1.10),
     Rule("construct", "seconds per layer", "<=", 0.010, unit="s"),
     Rule("continuous-train", "layer / floor", "<=", 1.3),
     Rule("train-escnn", "layer / escnn", "<=", 1.0),
@@ -173,6 +177,7 @@ def run_gconv_benchmark(
     k = 3 if quick else 5
     big = (2, 16, 16) if quick else (8, 64, 64)  # batch, H, W of the training check
     small = (1, 16, 16) if quick else (1, 32, 32)
+    tiny = (1, 8, 8)  # batch, H, W of the eval check
     esc, esc_note = _load_escnn(escnn)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -226,6 +231,18 @@ def run_gconv_benchmark(
         row("small-forward", label, (B, C, H, W), t["layer"], t["floor"], "conv2d floor")
         if "escnn" in t:
             row("small-forward-escnn", label, (B, C, H, W), t["layer"], t["escnn"], "escnn R2Conv")
+        # -- batch-1 eval forward (cached kernel) --------------------------------------------
+        B, H, W = tiny
+        xe = torch.randn(B, fields, N, H, W, generator=gen).to(dev)
+        xef = xe.view(B, C, H, W)
+        layer.eval()
+        with torch.no_grad():
+            we = layer.expanded_weight().clone()
+            be = None if layer.bias is None else layer.bias.repeat_interleave(N)
+            fns = {"layer": lambda: layer(xe), "floor": lambda: F.conv2d(xef, we, be, padding=k // 2)}
+            t = time_interleaved(fns, repeats=10 * R, warmup=warm + 2, inner=5, device=dev, seed=seed)
+        layer.train()
+        row("eval-forward", label, (B, C, H, W), t["layer"], t["floor"], "conv2d floor")
         # -- construction ----------------------------------------------------------------------
         fns = {"layer": lambda G=G, kw=kw: _make_layer(G, kw, fields, k, dev)}
         if esc is not None:
@@ -248,7 +265,8 @@ def run_gconv_benchmark(
         "quick": quick,
         "device": str(dev),
         "repeats": R,
-        "sizes": {"fields": fields, "kernel_size": k, "train": list(big), "small": list(small)},
+        "sizes": {"fields": fields, "kernel_size": k, "train": list(big), "small": list(small),
+                  "eval": list(tiny)},
         "rows": rows,
         "escnn": {"available": esc is not None, "note": esc_note,
                   "version": getattr(esc, "__version__", None) if esc is not None else None},

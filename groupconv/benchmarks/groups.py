@@ -8,7 +8,10 @@ smaller batch (default 2,000), and the ratio of elements per second is reported;
 target is a ratio of at least 100. escnn has no SE(2) group object, so that row has no ratio.
 
 Everything is timed in one process with interleaved rounds (see :mod:`.common`); the torch and
-escnn candidates share the rounds, so their ratio comes from the same conditions.
+escnn candidates share the rounds, so their ratio comes from the same conditions. Every row has
+one verdict rule, ``vs-escnn: ok when batched / escnn elements per second >= 100x`` (printed
+above the table); its ``ratio`` is the median of the per-round ratios (spread in
+``ratio_spread``) and ``ok`` follows from it alone (``-`` where escnn has no such group).
 
 Run it with ``groupconv bench groups`` or ``python -m groupconv.benchmarks.groups``.
 
@@ -16,8 +19,10 @@ Example:
     >>> res = run_groups_benchmark(batch=64, repeats=1, quick=True, groups=("SO2",))
     >>> sorted({r["op"] for r in res["rows"]})
     ['exp', 'inverse', 'log', 'product']
-    >>> print(format_table(res).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-    group  op  batch  median  elements/s  escnn elements/s  ratio
+    >>> print(format_table(res).splitlines()[0])
+    verdict rules (one per row; 'ok' follows from the ratio shown):
+    >>> print(format_table(res["rows"]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    group  op  batch  median  elements/s  escnn elements/s  ratio [q1-q3]  ok
 """
 
 from __future__ import annotations
@@ -33,17 +38,22 @@ import torch
 
 from .common import (
     Option,
+    Rule,
     environment_info,
     format_rate,
+    format_ratio,
+    format_rules,
     format_seconds,
-    ratio,
+    format_verdict,
     suite_main,
     throughput,
     time_interleaved,
+    timing_ratio,
 )
 from .common import format_table as _format_grid
 
-__all__ = ["GROUP_SPECS", "OPS", "TARGET_RATIO", "run_groups_benchmark", "format_table", "load_escnn", "main"]
+__all__ = ["GROUP_SPECS", "OPS", "RULE", "TARGET_RATIO", "run_groups_benchmark", "format_table", "load_escnn",
+           "main"]
 
 #: (display name, module, class) of the benchmarked groups; imported lazily, skipped if absent.
 GROUP_SPECS: tuple[tuple[str, str, str], ...] = (
@@ -57,6 +67,8 @@ OPS: tuple[str, ...] = ("product", "inverse", "exp", "log")
 BATCHED_INNER = 5
 #: The issue's target: batched ops at least this many times faster than escnn per element.
 TARGET_RATIO = 100.0
+#: the one verdict rule of every row.
+RULE = Rule("vs-escnn", "batched / escnn elements per second", ">=", TARGET_RATIO)
 
 
 def load_escnn() -> tuple[types.ModuleType | None, str | None]:
@@ -160,9 +172,11 @@ def run_groups_benchmark(
 
     Returns:
         A JSON-ready dict: ``rows`` (one per group and op: ``group, op, batch, median_s, q1_s,
-        q3_s, elements_per_s, escnn_batch, escnn_median_s, escnn_elements_per_s, ratio``),
+        q3_s, elements_per_s, escnn_batch, escnn_median_s, escnn_elements_per_s, check, ratio,
+        ratio_spread, rule, target, ok``; ``ratio`` is the median per-round ratio of elements
+        per second, ``None`` without escnn, and ``ok`` is :data:`RULE` applied to it),
         ``skipped`` (groups or escnn rows left out, with the reason), ``escnn`` (availability),
-        ``min_ratio`` and ``target_ratio``, and ``environment``.
+        ``min_ratio``, ``target_ratio``, ``rules`` and ``environment``.
     """
     for arg, value in (("batch", batch), ("repeats", repeats), ("escnn_batch", escnn_batch)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -202,13 +216,17 @@ def run_groups_benchmark(
                 "group": name, "op": op, "batch": batch, "median_s": t.median / BATCHED_INNER,
                 "q1_s": t.q1 / BATCHED_INNER, "q3_s": t.q3 / BATCHED_INNER,
                 "elements_per_s": eps, "escnn_batch": None, "escnn_median_s": None,
-                "escnn_elements_per_s": None, "ratio": None,
+                "escnn_elements_per_s": None, "check": RULE.check, "ratio": None,
+                "ratio_spread": None, "rule": RULE.describe(), "target": RULE.threshold, "ok": None,
             }
             if has_escnn[name]:
                 e = timings[f"{name}/{op}/escnn"]
                 e_eps = throughput(escnn_batch, e.median)
+                # per round: (batch * inner / t_torch) / (escnn_batch / t_escnn)
+                r, spread = timing_ratio(e, t, scale=batch * BATCHED_INNER / escnn_batch)
                 row.update(escnn_batch=escnn_batch, escnn_median_s=e.median,
-                           escnn_elements_per_s=e_eps, ratio=ratio(eps, e_eps))
+                           escnn_elements_per_s=e_eps, ratio=r, ratio_spread=spread,
+                           ok=RULE.passes(r))
             rows.append(row)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     return {
@@ -223,6 +241,7 @@ def run_groups_benchmark(
                   "version": _escnn_version() if escnn_group is not None else None},
         "min_ratio": min(ratios) if ratios else None,
         "target_ratio": TARGET_RATIO,
+        "rules": [RULE.as_dict()],
         "environment": environment_info(device),
     }
 
@@ -239,26 +258,25 @@ def _escnn_version() -> str | None:
 def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     """Render :func:`run_groups_benchmark`'s result (or just its ``rows``) as a text table."""
     rows = result["rows"] if isinstance(result, dict) else list(result)
-    headers = ["group", "op", "batch", "median", "elements/s", "escnn elements/s", "ratio"]
+    headers = ["group", "op", "batch", "median", "elements/s", "escnn elements/s", "ratio [q1-q3]", "ok"]
     body = [
         [r["group"], r["op"], r["batch"], format_seconds(r["median_s"]), format_rate(r["elements_per_s"]),
-         format_rate(r["escnn_elements_per_s"]), "-" if r["ratio"] is None else f"{r['ratio']:.0f}x"]
+         format_rate(r["escnn_elements_per_s"]), format_ratio(r["ratio"], r.get("ratio_spread"), 0),
+         format_verdict(r.get("ok"))]
         for r in rows
     ]
     lines = [_format_grid(headers, body)]
     if isinstance(result, dict):
+        lines.insert(0, format_rules([RULE]) + "\n")
         env = result.get("environment", {})
         lines.append(f"\ndevice {result.get('device')}, {result.get('dtype')}, {result.get('repeats')} "
                      f"interleaved rounds (medians; batched ops {BATCHED_INNER} calls per sample), "
-                     f"torch {env.get('torch')}, {env.get('threads')} threads")
+                     f"torch {env.get('torch')}, {env.get('threads')} threads, load "
+                     f"{env.get('load_average')}")
         esc = result.get("escnn", {})
         if esc.get("available"):
             lines.append(f"escnn {esc.get('version')}: per-element loops over {esc.get('batch')} elements"
                          + (f" ({esc['note']})" if esc.get("note") else ""))
-            if result.get("min_ratio") is not None:
-                verdict = "met" if result["min_ratio"] >= result["target_ratio"] else "NOT met"
-                lines.append(f"min ratio {result['min_ratio']:.0f}x; target >= "
-                             f"{result['target_ratio']:.0f}x {verdict}")
         else:
             lines.append(f"no escnn comparison: {esc.get('note')}")
         for s in result.get("skipped", []):

@@ -26,12 +26,21 @@ and peak memory two ways:
 Ratios (large size / small size) of time and of both memories are reported per mode, next to the
 pixel ratio. Timings are medians of one run on a shared machine: compare ratios, not absolutes.
 
+Verdicts: one rule per row (:data:`RULES`, printed above the tables); ``ok`` follows from the
+growth the row shows. Both sizes of a mode differ by 4x in pixels, so the rules allow 1.5x the
+ideal growth: ``local-time`` and ``local-memory`` (empirical) <= 6x (linear: 4x),
+``global-time`` and ``global-memory`` <= 24x (quadratic: 16x). The time growth is the median of
+the per-round ratios (spread in ``ratio_spread``); the analytic memory growth is exact by
+construction and reported without a verdict.
+
 Example:
     >>> res = run_gsa_benchmark(quick=True, memory=False)
     >>> [(r["mode"], r["size"]) for r in res["rows"]]
     [('local', 8), ('local', 16), ('global', 4), ('global', 8)]
     >>> res["ratios"]["local"]["pixels"]
     4.0
+    >>> [v["check"] for v in res["verdicts"]]
+    ['local-time', 'local-memory', 'global-time', 'global-memory']
 """
 
 from __future__ import annotations
@@ -42,17 +51,31 @@ import torch
 
 from .common import (
     Option,
+    Rule,
     environment_info,
     format_seconds,
+    format_verdicts,
     peak_memory,
     probe_in_subprocess,
     ratio,
     suite_main,
     time_interleaved,
+    timing_ratio,
+    verdict,
 )
 from .common import format_table as _grid
 
-__all__ = ["run_gsa_benchmark", "format_table", "gsa_memory_elements", "main", "SIZES", "QUICK_SIZES"]
+__all__ = ["run_gsa_benchmark", "format_table", "gsa_memory_elements", "main", "RULES", "SIZES",
+           "QUICK_SIZES"]
+
+#: the verdict rule of every check (one per row of ``verdicts``): 1.5x the ideal growth for 4x
+#: the pixels (local: linear, global: quadratic).
+RULES: dict[str, Rule] = {r.check: r for r in (
+    Rule("local-time", "large / small time", "<=", 6.0),
+    Rule("local-memory", "large / small empirical peak", "<=", 6.0),
+    Rule("global-time", "large / small time", "<=", 24.0),
+    Rule("global-memory", "large / small empirical peak", "<=", 24.0),
+)}
 
 #: (mode, spatial size) pairs of the full run; each mode's two sizes differ 4x in pixels.
 SIZES: tuple[tuple[str, int], ...] = (("local", 32), ("local", 64), ("global", 12), ("global", 24))
@@ -144,14 +167,17 @@ def _measure_memory(spec: dict[str, Any]) -> float | None:
 
 def run_gsa_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int | None = None,
                       memory: bool = True) -> dict[str, Any]:
-    """Run the suite; returns ``{"env", "quick", "config", "rows", "ratios"}`` (JSON-ready).
+    """Run the suite; returns ``{"env", "quick", "config", "rows", "ratios", "verdicts",
+    "rules"}`` (JSON-ready).
 
     ``rows``: one dict per (mode, size) of :data:`SIZES` (:data:`QUICK_SIZES` when ``quick``)
     with ``mode``, ``size``, ``pixels``, ``patch_size``, ``median_s``, ``q1_s``, ``q3_s``,
     ``analytic_elements`` (:func:`gsa_memory_elements`), ``analytic_bytes`` (largest
     intermediate, float32) and ``empirical_bytes`` (``None`` when ``memory=False`` or the probe
     failed). ``ratios[mode]``: large size over small size of ``pixels``, ``time``,
-    ``analytic_memory``, ``empirical_memory`` and the ideal ``expected`` (4 local, 16 global).
+    ``analytic_memory``, ``empirical_memory`` and the ideal ``expected`` (4 local, 16 global);
+    ``time`` is the median of the per-round ratios. ``verdicts``: one row per check of
+    :data:`RULES` (``check, what, ratio, ratio_spread, rule, target, ok``).
     ``quick``: tiny shapes and one round (a smoke test; numbers meaningless).
     """
     if not isinstance(quick, bool):
@@ -187,19 +213,26 @@ def run_gsa_benchmark(quick: bool = False, device: str = "cpu", *, repeats: int 
                      "analytic_elements": an, "analytic_bytes": 4 * an["largest"],
                      "empirical_bytes": emp})
     ratios: dict[str, dict[str, float | None]] = {}
+    verdicts: list[dict[str, Any]] = []
     for mode in dict.fromkeys(m for m, _ in sizes):
         lo, hi = (r for r in rows if r["mode"] == mode)
         px = hi["pixels"] / lo["pixels"]
+        growth, spread = timing_ratio(t[f"{mode}-{hi['size']}"], t[f"{mode}-{lo['size']}"])
         ratios[mode] = {"pixels": px, "expected": px if mode == "local" else px * px,
-                        "time": ratio(hi["median_s"], lo["median_s"]),
+                        "time": growth,
                         "analytic_memory": ratio(hi["analytic_bytes"], lo["analytic_bytes"]),
                         "empirical_memory": ratio(hi["empirical_bytes"], lo["empirical_bytes"])}
+        what = f"{lo['size']}^2 -> {hi['size']}^2"
+        verdicts.append(verdict(RULES[f"{mode}-time"], growth, spread, what=what))
+        verdicts.append(verdict(RULES[f"{mode}-memory"], ratios[mode]["empirical_memory"], None,
+                                what=what))
     method = "cuda max_memory_allocated" if dev.startswith("cuda") else \
         "subprocess peak-RSS (VmHWM) delta"
     return {"env": environment_info(dev), "quick": quick,
             "config": {**cfg, "group": f"C{_ORDER}", "local_patch_size": _PATCH,
                        "memory_method": method if memory else None, "repeats": reps},
-            "rows": rows, "ratios": ratios}
+            "rows": rows, "ratios": ratios, "verdicts": verdicts,
+            "rules": [r.as_dict() for r in RULES.values()]}
 
 
 def _mib(x: float | None) -> str:
@@ -212,12 +245,14 @@ def _r(x: float | None) -> str:
 
 def format_table(res: dict[str, Any]) -> str:
     """Human-readable tables of :func:`run_gsa_benchmark`'s result."""
-    cfg = res["config"]
+    cfg, env = res["config"], res.get("env", {})
     rows = [[r["mode"], f"{r['size']}x{r['size']}", r["pixels"], format_seconds(r["median_s"]),
              _mib(r["analytic_bytes"]), _mib(r["empirical_bytes"])] for r in res["rows"]]
-    out = [f"GroupSelfAttention forward ({cfg['group']}, B={cfg['batch']}, C={cfg['channels']}, "
+    out = [format_verdicts(res["verdicts"], RULES), "",
+           f"GroupSelfAttention forward ({cfg['group']}, B={cfg['batch']}, C={cfg['channels']}, "
            f"heads={cfg['heads']}, local patch {cfg['local_patch_size']}, no grad; memory: "
-           f"{cfg['memory_method'] or 'not measured'})",
+           f"{cfg['memory_method'] or 'not measured'}; torch {env.get('torch')}, "
+           f"{env.get('threads')} threads, load {env.get('load_average')})",
            _grid(["mode", "size", "pixels", "median", "analytic peak", "empirical peak"], rows), "",
            "growth, large / small size (expected: local ~ pixel ratio, global ~ its square)"]
     rows = [[m, _r(v["pixels"]), _r(v["expected"]), _r(v["time"]), _r(v["analytic_memory"]),

@@ -8,12 +8,17 @@ dense ``(C_out N) x (C_in N) x k x k`` conv (:class:`~groupconv.nn.group.gconv.G
 Checks (C8, 5x5 kernels, input ``(4, C, 8, 32, 32)``), for ``C = 8`` fields (64 channels) and
 ``C = 64`` fields (512 channels):
 
-* ``flops_ratio``: analytic forward FLOPs, full / separable (target >= 3x;
+* ``flops``: analytic forward FLOPs, full / separable (rule: >= 3x;
   :func:`~groupconv.nn.group.separable.group_conv_flops`,
   :meth:`~groupconv.nn.group.separable.SeparableGroupConv.flops`);
 * ``speedup``: forward + backward (input and parameter gradients, training mode) wall time,
-  full / separable, medians of interleaved rounds in one process (target >= 2x);
-* ``fwd_speedup``: training-mode forward only, full / separable (reported).
+  full / separable, the median of the per-round ratios of interleaved rounds in one process
+  (rule: >= 2x);
+* ``fwd_speedup``: training-mode forward only, full / separable (reported, no rule).
+
+Every verdict is its own row of ``verdicts`` with one rule (:data:`RULES`, printed above the
+table) and ``ok`` follows from the ratio that row shows (its spread over rounds in
+``ratio_spread``); the per-size ``rows`` hold the timings.
 
 ``quick=True`` shrinks every size for a smoke run (its timings mean nothing; never assert them).
 
@@ -21,8 +26,10 @@ Example:
     >>> res = run_separable_benchmark(quick=True, repeats=1)
     >>> [r["fields"] for r in res["rows"]], res["rows"][0]["flops_ratio"] > 1
     ([2, 4], True)
-    >>> print(format_table(res).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-    layer  input  flops full  flops sep  flops ratio  full fwd+bwd  sep fwd+bwd  speedup  fwd speedup  ok
+    >>> print(format_table(res).splitlines()[0])
+    verdict rules (one per row; 'ok' follows from the ratio shown):
+    >>> [(v["check"], v["what"]) for v in res["verdicts"]][:2]
+    [('flops', 'C8 2 fields'), ('speedup', 'C8 2 fields')]
 """
 
 from __future__ import annotations
@@ -35,18 +42,28 @@ import torch
 
 from .common import (
     Option,
+    Rule,
     environment_info,
     format_rate,
     format_seconds,
+    format_verdicts,
     suite_main,
     time_interleaved,
+    timing_ratio,
+    verdict,
 )
 from .common import format_table as _format_grid
 
-__all__ = ["TARGETS", "run_separable_benchmark", "format_table", "main"]
+__all__ = ["RULES", "TARGETS", "run_separable_benchmark", "format_table", "main"]
+
+#: the verdict rule of every check (one per row of ``verdicts``).
+RULES: dict[str, Rule] = {r.check: r for r in (
+    Rule("flops", "full / separable FLOPs", ">=", 3.0),
+    Rule("speedup", "full / separable fwd+bwd time", ">=", 2.0),
+)}
 
 #: targets of the issue: minimum FLOPs ratio and minimum forward+backward speed-up.
-TARGETS: dict[str, float] = {"flops_ratio": 3.0, "speedup": 2.0}
+TARGETS: dict[str, float] = {"flops_ratio": RULES["flops"].threshold, "speedup": RULES["speedup"].threshold}
 
 
 def _step(layer: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor, backward: bool) -> Callable[[], None]:
@@ -83,9 +100,10 @@ def run_separable_benchmark(
 
     Returns:
         A JSON-ready dict: ``rows`` (``layer, fields, channels, input, kernel_size, flops_full,
-        flops_sep, flops_ratio, full_s, sep_s, speedup, full_q1_s, full_q3_s, sep_q1_s,
-        sep_q3_s, fwd_full_s, fwd_sep_s, fwd_speedup, ok``), ``targets``, ``sizes``,
-        ``environment``.
+        flops_sep, flops_ratio, full_s, sep_s, speedup, speedup_spread, full_q1_s, full_q3_s,
+        sep_q1_s, sep_q3_s, fwd_full_s, fwd_sep_s, fwd_speedup``; the speed-ups are medians of
+        per-round ratios), ``verdicts`` (one per check and size: ``check, what, ratio,
+        ratio_spread, rule, target, ok``), ``rules``, ``targets``, ``sizes``, ``environment``.
     """
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
         raise ValueError(f"repeats must be a positive int, got {repeats!r}")
@@ -117,6 +135,7 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, sizes: tuple[int, 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     rows: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
     for f in sizes:
         full = GroupConv(f, f, G, k, padding=k // 2).to(dev).train()
         sep = SeparableGroupConv(f, f, G, k, padding=k // 2).to(dev).train()
@@ -129,18 +148,21 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, sizes: tuple[int, 
             "full_fwd": _step(full, x, gy, False), "sep_fwd": _step(sep, x, gy, False),
         }
         t = time_interleaved(fns, repeats=R, warmup=1, device=dev, seed=seed)
-        speed = t["full"].median / t["sep"].median
-        fwd_speed = t["full_fwd"].median / t["sep_fwd"].median
+        speed, spread = timing_ratio(t["full"], t["sep"])
+        fwd_speed, _ = timing_ratio(t["full_fwd"], t["sep_fwd"])
+        what = f"C8 {f} fields"
+        verdicts.append(verdict(RULES["flops"], fl_full / fl_sep, None, what=what))
+        verdicts.append(verdict(RULES["speedup"], speed, spread, what=what))
         rows.append({
             "layer": f"C8 {f}->{f} fields ({f * N} channels), {k}x{k}", "fields": f,
             "channels": f * N, "input": list(shape), "kernel_size": k,
             "flops_full": fl_full, "flops_sep": fl_sep, "flops_ratio": fl_full / fl_sep,
             "full_s": t["full"].median, "sep_s": t["sep"].median, "speedup": speed,
+            "speedup_spread": spread,
             "full_q1_s": t["full"].q1, "full_q3_s": t["full"].q3,
             "sep_q1_s": t["sep"].q1, "sep_q3_s": t["sep"].q3,
             "fwd_full_s": t["full_fwd"].median, "fwd_sep_s": t["sep_fwd"].median,
             "fwd_speedup": fwd_speed,
-            "ok": bool(fl_full / fl_sep >= TARGETS["flops_ratio"] and speed >= TARGETS["speedup"]),
         })
     return {
         "benchmark": "separable",
@@ -149,32 +171,38 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, sizes: tuple[int, 
         "repeats": R,
         "sizes": {"group": "C8", "kernel_size": k, "batch": B, "spatial": S, "fields": list(sizes)},
         "rows": rows,
+        "verdicts": verdicts,
+        "rules": [r.as_dict() for r in RULES.values()],
         "targets": dict(TARGETS),
         "environment": environment_info(dev),
     }
 
 
 def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
-    """Render :func:`run_separable_benchmark`'s result (or its ``rows``) as a text table."""
+    """Render :func:`run_separable_benchmark`'s result (or its ``rows``) as text.
+
+    A full result starts with the verdict rules and one verdict row per check and size, then
+    the timings per size.
+    """
     rows = result["rows"] if isinstance(result, dict) else list(result)
     headers = ["layer", "input", "flops full", "flops sep", "flops ratio", "full fwd+bwd",
-               "sep fwd+bwd", "speedup", "fwd speedup", "ok"]
+               "sep fwd+bwd", "speedup", "fwd speedup"]
     body = [[
         r["layer"], "x".join(map(str, r["input"])), format_rate(r["flops_full"]),
         format_rate(r["flops_sep"]), f"{r['flops_ratio']:.1f}x", format_seconds(r["full_s"]),
         format_seconds(r["sep_s"]), f"{r['speedup']:.2f}x", f"{r['fwd_speedup']:.2f}x",
-        "yes" if r["ok"] else "NO",
     ] for r in rows]
-    lines = [_format_grid(headers, body)]
-    if isinstance(result, dict):
-        env = result.get("environment", {})
-        tg = result.get("targets", TARGETS)
-        lines.append(
-            f"\ntargets: flops ratio >= {tg['flops_ratio']:g}x, fwd+bwd speedup >= {tg['speedup']:g}x; "
-            f"device {result.get('device')}, {result.get('repeats')} interleaved rounds (medians), "
-            f"torch {env.get('torch')}, {env.get('threads')} threads"
-            + (", QUICK sizes (timings not meaningful)" if result.get("quick") else ""))
-    return "\n".join(lines)
+    grid = _format_grid(headers, body)
+    if not isinstance(result, dict):
+        return grid
+    env = result.get("environment", {})
+    return "\n".join([
+        format_verdicts(result["verdicts"], RULES), "", grid,
+        f"\ndevice {result.get('device')}, {result.get('repeats')} interleaved rounds (medians of "
+        f"per-round ratios), torch {env.get('torch')}, {env.get('threads')} threads, load "
+        f"{env.get('load_average')}"
+        + (", QUICK sizes (timings not meaningful)" if result.get("quick") else ""),
+    ])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

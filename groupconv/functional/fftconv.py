@@ -7,14 +7,17 @@ route costs ``O(C_in log N)`` per output after transforming once, so it wins for
 
 Implementation (:func:`fftconv`):
 
-1. pad ``x`` explicitly (zeros, asymmetric allowed; ``"same"`` pads ``(K-1)//2`` on the left and
-   the rest on the right, as torch does; ``causal=True`` pads ``K-1`` on the left);
+1. resolve the padding (asymmetric allowed; ``"same"`` pads ``(K-1)//2`` on the left and the
+   rest on the right, as torch does; ``causal=True`` pads ``K-1`` on the left). Zero padding is
+   not materialised: the transform zero-pads on the right and the left zeros become a circular
+   shift of the output (step 3); other padding modes pad ``x`` explicitly;
 2. real FFT of the padded input ``x_p`` (length ``N`` per axis) and of the kernel, both zero-padded
    to a fast length ``n >= N`` (5-smooth, :func:`next_fast_len`). The *valid* outputs
    ``t = 0..N-K`` of the circular correlation never wrap since ``t + s <= N - 1 < n``, so padding
    to ``N`` (not ``N + K - 1``) is enough;
 3. multiply ``X * conj(W)`` (conjugation turns convolution into correlation), contract channels
-   per frequency, inverse FFT and crop the valid part.
+   per frequency, add the bias at frequency 0, inverse FFT and take the valid part (output ``t``
+   at index ``(t - left padding) mod n``).
 
 Half-precision inputs are transformed in float32 and cast back. :func:`conv` dispatches between
 the FFT route and the direct ``torch`` convolution (``method="auto"`` uses :func:`use_fft`).
@@ -237,6 +240,53 @@ def kernel_spectrum(kernel: Tensor, padded_size: Sequence[int], groups: int = 1)
     return KernelSpectrum(weight, tuple(kernel.shape), tuple(fast), groups, depthwise)
 
 
+def _add_bias_dc(yf: Tensor, bias: Tensor | None, fast: Sequence[int]) -> None:
+    """Add ``bias`` to every output sample through the zero-frequency bin, in place.
+
+    ``irfftn`` divides by ``prod(fast)``, so ``bias * prod(fast)`` at frequency 0 adds ``bias``
+    everywhere: one tiny write instead of a pass over the output.
+    """
+    if bias is None:
+        return
+    dc = (slice(None), slice(None), *([0] * len(fast)))
+    yf[dc] += bias.to(yf.real.dtype) * math.prod(fast)
+
+
+def _crop(z: Tensor, lefts: Sequence[int], out_size: Sequence[int], fast: Sequence[int]) -> Tensor:
+    """The valid outputs of a circular correlation of the *unpadded* input.
+
+    With ``p`` zeros meant on the left of an axis, output ``t`` sits at ``(t - p) mod n``: the
+    input's own trailing zeros (``n >=`` the padded size) stand in for the left padding, so the
+    wrapped part is the tail of ``z`` followed by its head (one ``cat`` instead of a padded copy
+    of the input).
+    """
+    for ax, (p, o, n) in enumerate(zip(lefts, out_size, fast)):
+        dim = 2 + ax
+        if p == 0:
+            z = z.narrow(dim, 0, o)
+        elif o <= p:
+            z = z.narrow(dim, n - p, o)
+        else:
+            z = torch.cat([z.narrow(dim, n - p, p), z.narrow(dim, 0, o - p)], dim)
+    return z
+
+
+#: largest batch for which an uncached kernel is mixed in its natural layout (above it the
+#: frequency-major copy pays for itself through one batched matmul).
+_UNLAID_MAX_BATCH = 2
+
+
+def _mix_unlaid(x: Tensor, kernel: Tensor, groups: int) -> bool:
+    """Whether :func:`fftconv` mixes an uncached kernel spectrum without re-laying it out:
+    dense channels, a small batch, several input channels, and nothing for autograd to record
+    (the in-place accumulation is for inference and benchmarks; training keeps the matmul)."""
+    if groups != 1 or x.shape[0] > _UNLAID_MAX_BATCH or kernel.shape[1] < 2:
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad):
+        return False
+    return not torch.compiler.is_compiling()
+
+
 def fftconv(
     x: Tensor,
     kernel: Tensor,
@@ -274,8 +324,14 @@ def fftconv(
     d = _check_conv_args(x, kernel, bias, groups)
     ks = list(kernel.shape[2:])
     pads = resolve_padding(padding, ks, causal)
-    xp = _pad(x, pads, "constant" if padding_mode == "zeros" else padding_mode)
-    n_in = list(xp.shape[2:])
+    if padding_mode == "zeros":
+        # no padded copy: the transform zero-pads on the right, and the left zeros become a
+        # circular shift of the output (see _crop)
+        xp, lefts = x, [lo for lo, _ in pads]
+        n_in = [int(n) + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)]
+    else:
+        xp, lefts = _pad(x, pads, padding_mode), [0] * d
+        n_in = list(xp.shape[2:])
     out_size = [n - k + 1 for n, k in zip(n_in, ks)]
     if any(o <= 0 for o in out_size):
         raise ValueError(
@@ -284,6 +340,20 @@ def fftconv(
     out_dtype = torch.promote_types(x.dtype, kernel.dtype)
     work = out_dtype if out_dtype in (torch.float32, torch.float64) else torch.float32
     fast = [next_fast_len(n) for n in n_in]
+    dims = tuple(range(2, 2 + d))
+    if spectrum is None and _mix_unlaid(x, kernel, groups):
+        # uncached kernel, small batch, no autograd: accumulate over input channels on the
+        # kernel's natural (C_out, C_in, F) layout instead of building the frequency-major,
+        # conjugated copy of kernel_spectrum (two passes over C_out C_in F complex values that
+        # cost more than the kernel's FFT at L = 16384, C = 32); conj moves to the input side
+        kf = torch.fft.rfftn(kernel.to(work), s=fast, dim=dims)  # (C_out, C_in, *F)
+        xc = torch.fft.rfftn(xp.to(work), s=fast, dim=dims).conj()  # (B, C_in, *F)
+        yc = torch.zeros(x.shape[0], kernel.shape[0], *xc.shape[2:], dtype=xc.dtype, device=xc.device)
+        for xi, ki in zip(xc.unbind(1), kf.unbind(1)):  # one pass over the kernel spectrum
+            yc.addcmul_(ki.unsqueeze(0), xi.unsqueeze(1))
+        _add_bias_dc(yc, bias, fast)  # real: the same on conj(Y)
+        y = _crop(torch.fft.irfftn(yc.conj(), s=fast, dim=dims), lefts, out_size, fast)
+        return y.to(out_dtype).contiguous()
     if spectrum is None:
         spectrum = kernel_spectrum(kernel.to(work), n_in, groups)
     elif not isinstance(spectrum, KernelSpectrum):
@@ -295,7 +365,6 @@ def fftconv(
             f"transform size {tuple(fast)}, got kernel shape {spectrum.kernel_shape}, "
             f"groups={spectrum.groups}, transform size {spectrum.fft_size}"
         )
-    dims = tuple(range(2, 2 + d))
     xf = torch.fft.rfftn(xp.to(work), s=fast, dim=dims)  # (B, C_in, *F)
     b, c_in = xf.shape[:2]
     c_out = kernel.shape[0]
@@ -312,10 +381,9 @@ def fftconv(
         ci = c_in // groups
         xm = xf.reshape(b, groups, ci, nf).permute(3, 1, 0, 2).contiguous()
         yf = torch.matmul(xm, kw).permute(2, 1, 3, 0).reshape(b, c_out, *fshape)
-    y = torch.fft.irfftn(yf, s=fast, dim=dims)
-    y = y[(Ellipsis,) + tuple(slice(0, o) for o in out_size)]
-    if bias is not None:
-        y = y + bias.to(work).reshape(1, -1, *([1] * d))
+    yf = yf.contiguous()  # irfftn of the permuted view is several times slower with 2 threads
+    _add_bias_dc(yf, bias, fast)
+    y = _crop(torch.fft.irfftn(yf, s=fast, dim=dims), lefts, out_size, fast)
     return y.to(out_dtype).contiguous()
 
 

@@ -111,6 +111,11 @@ def apply_element_mask(y: Tensor, mask: Tensor | None) -> Tensor:
     return y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
 
 
+def _input_signature(x: object) -> tuple | None:
+    """What :meth:`_RegularGroupConv._check_input` depends on besides the layer: shape, dtype, device."""
+    return (x.shape, x.dtype, x.device) if isinstance(x, Tensor) else None
+
+
 class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGridMixin, nn.Module):
     """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`.
 
@@ -306,10 +311,17 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
         return self._fresh_continuous_weight(out_grid, in_grid)
 
     def _param_key(self) -> tuple:
-        key = []
-        for t in list(self.parameters()) + [b for n, b in self.named_buffers() if n != "_kernel_cache"]:
-            key.append((t._version, t.data_ptr(), t.dtype, t.device))
-        return (torch.is_inference_mode_enabled(), *key)
+        # a direct walk over the parameter/buffer dicts: named_parameters' de-duplication costs
+        # more than the conv itself on a batch-1 8x8 map (a shared tensor just appears twice)
+        key: list = [torch.is_inference_mode_enabled()]
+        for m in self.modules():
+            for t in m._parameters.values():
+                if t is not None:
+                    key.append((t._version, t.data_ptr(), t.dtype, t.device))
+            for name, t in m._buffers.items():
+                if t is not None and not (m is self and name == "_kernel_cache"):
+                    key.append((t._version, t.data_ptr(), t.dtype, t.device))
+        return tuple(key)
 
     def expanded_weight(
         self, in_grid: Tensor | None = None, generator: torch.Generator | None = None
@@ -333,6 +345,7 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
                 return self._kernel_cache, out_grid
             with torch.no_grad():
                 w = self._compute_weight(out_grid, grid_in, fresh)
+                self._eval_bias = None if self.bias is None else self._expanded_bias()
             self._kernel_cache = w
             self._cache_key = key
             return w, out_grid
@@ -341,6 +354,7 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
     def train(self, mode: bool = True) -> _RegularGroupConv:
         self._kernel_cache = None
         self._cache_key = None
+        self._eval_bias = None
         return super().train(mode)
 
     # -- forward -----------------------------------------------------------------------------
@@ -384,18 +398,53 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
     def _conv_forward(
         self, x: Tensor, in_grid: Tensor | None, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """The convolution: ``(y, out_grid)`` before any element mask."""
+        """The convolution: ``(y, out_grid)`` before any element mask.
+
+        ``in_grid`` (group conv, continuous kernels only) is the grid of the input's group axis
+        when it differs from the layer's deterministic one (stacked random-grid layers): shared
+        ``(N_in, *element_shape)`` or one per batch element ``(B, N_in, *element_shape)``. With
+        a ``per="batch"`` sampler (training) or a batched ``in_grid``, ``out_grid`` is
+        ``(B, N, *element_shape)`` and the layer runs one grouped conv over the batch.
+        """
+        if in_grid is None and not self.training and not self._grid_moves_in_forward:
+            y = self._cached_forward(x)
+            if y is not None:
+                return y, self.out_grid
         x = self._check_input(x)
+        if not torch.compiler.is_compiling():
+            self._checked_input = _input_signature(x)
         if self._per_batch_call(in_grid):
             return self._forward_per_batch(x, in_grid, generator)
         weight, out_grid = self._expanded(in_grid, generator)
-        B = x.shape[0]
+        bias = None if self.bias is None else self._expanded_bias()
+        return self._conv(x, weight, bias), out_grid
+
+    def _expanded_bias(self) -> Tensor:
+        # = bias.repeat_interleave(N), without its index bookkeeping
+        return self.bias.unsqueeze(1).expand(-1, self.num_elements).reshape(-1)
+
+    def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         inp = x if self._lifting else x.flatten(1, 2)
-        bias = self.bias
-        if bias is not None:  # = bias.repeat_interleave(N), without its index bookkeeping
-            bias = bias.unsqueeze(1).expand(-1, self.num_elements).reshape(-1)
         y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation)
-        return y.view(B, self.out_channels, self.num_elements, *y.shape[2:]), out_grid
+        return y.view(x.shape[0], self.out_channels, self.num_elements, *y.shape[2:])
+
+    def _cached_forward(self, x: object) -> Tensor | None:
+        """The eval forward straight from the cached expanded kernel and bias, or ``None``.
+
+        Applies when the cache is valid (same parameter versions, same grad/inference mode as
+        when it was filled) and ``x`` has the shape, dtype and device of an input that already
+        passed :meth:`_check_input`: one dense conv, no re-validation, no grid resolution.
+        """
+        w = self._kernel_cache
+        if (
+            w is None
+            or getattr(self, "_checked_input", None) != _input_signature(x)
+            or torch.compiler.is_compiling()
+            or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
+            or self._cache_key != self._param_key()
+        ):
+            return None
+        return self._conv(x, w, getattr(self, "_eval_bias", None))
 
     def _output_mask(self, generator: torch.Generator | None) -> Tensor | None:
         """The ``(N,)`` 0/1 mask of the kept output elements; ``None``: every element is kept."""
