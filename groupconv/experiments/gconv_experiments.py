@@ -81,7 +81,7 @@ DIGITS_DEFAULTS: dict[str, Any] = {
     "first_kernel_size": 5,
     "kernel_net": "siren",
     "omega_0": 10.0,
-    "mask_radius": 1.5,
+    "mask_radius": 1.0,  # the steerable basis's own disc (1.5 would add the 5x5 corners)
     "so2_max_frequency": 2,
     "epochs": 30,
     "lr": 3e-3,
@@ -135,7 +135,8 @@ def build_digits_model(model: str, cfg: Mapping[str, Any], num_classes: int = 10
     return GCNN(
         1, num_classes, SO2(), channels=(int(cfg["so2_channels"]),) * layers, num_elements=8,
         kernel_net=str(cfg["kernel_net"]), kernel_net_kwargs={"omega_0": float(cfg["omega_0"])},
-        mask_radius=float(cfg["mask_radius"]), max_frequency=None if mf is None else int(mf), **so2,
+        mask_radius=float(cfg["mask_radius"]), max_frequency=None if mf is None else int(mf),
+        margin=int(cfg.get("so2_margin", 0)), **so2,
     )
 
 

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_float_tensor, check_input_dtype, check_positive_int
@@ -107,6 +108,10 @@ class GCNN(InvariantImageClassifier, nn.Module):
             network keeps the near-equivariance of its layers between the grid's angles.
         max_frequency: frequency cap of the steerable kernel basis of every layer (see
             :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
+        margin: zero pixels added on every side of the input before the first layer (default
+            0). Rotations between the pixel-exact angles move content across the square border
+            of every map (zero padding of each conv, the pools' windows); a margin keeps the
+            content of the deeper, coarser maps away from it (exact elements stay exact).
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -139,8 +144,12 @@ class GCNN(InvariantImageClassifier, nn.Module):
         spatial_pool: str = "mean",
         antialias: bool | None = None,
         max_frequency: int | None = None,
+        margin: int = 0,
     ) -> None:
         super().__init__()
+        if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+            raise ValueError(f"margin must be a non-negative int, got {margin!r}")
+        self.margin = margin
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
         if group is None:
@@ -197,6 +206,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The last group feature map ``(B, channels[-1], N, h, w)`` (before the readout)."""
         x = self._check_image(x)
+        if self.margin:
+            x = F.pad(x, (self.margin,) * 4)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             x = self.dropout(torch.relu(norm(conv(x))))
             if i in self.pool_after:
@@ -228,7 +239,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         """
         from ..nn.group.export import export_stack
 
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.ZeroPad2d(self.margin)] if self.margin else []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             layers += [conv, norm, nn.ReLU()] + ([self.pool] if i in self.pool_after else [])
         return export_stack([*layers, self.readout, self.head])
@@ -243,7 +254,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
     def extra_repr(self) -> str:
         return (f"group={self.group!r}, N={self.num_elements}, pool_after={self.pool_after}, "
-                f"norm={self.norm!r}, antialias={self.antialias}")
+                f"norm={self.norm!r}, antialias={self.antialias}"
+                + (f", margin={self.margin}" if self.margin else ""))
 
 
 class Z2CNN(nn.Module):

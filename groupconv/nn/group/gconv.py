@@ -84,6 +84,7 @@ from .gconv_basis import (
     capped_max_frequency,
     default_max_frequency,
     steerable_continuous_coordinates,
+    steerable_group_coordinates,
     steerable_matrices,
     supports_steerable,
 )
@@ -202,7 +203,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         elif mask is True:
             mask = "hard"
         elif mask is False:
-            mask = "none" if self.continuous else None
+            mask = "none"
         if mask not in (None, "hard", "smooth", "none"):
             raise ValueError(f"mask must be None, True, False, 'hard', 'smooth' or 'none', got {mask!r}")
         self.mask = mask
@@ -219,7 +220,13 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             )
             self.basis = self._continuous_basis(basis, out_grid)
             if self.basis == "steerable":  # read the net on a fine grid, project, rotate the basis
-                sc, ms = self._steerable_coords(out_grid, in_grid, scale, pair)
+                sc, ms = self._steerable_coords(out_grid, in_grid, scale, None)
+                # A * scale, before any pair mask: a forward with an explicit in_grid reuses it
+                self.register_buffer("_steer_basis", ms[:, :1].to(device=device, dtype=dtype
+                                                                 or torch.get_default_dtype()),
+                                     persistent=False)
+                if pair is not None:
+                    ms = ms * pair.view(*pair.shape, 1, 1).to(ms)
             else:
                 sc, ms = coords, m * scale.view(-1, 1, 1).to(m.dtype)
                 if pair is not None:
@@ -325,9 +332,15 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             basis = "steerable" if ok and not exact else "pixel"
         return basis
 
+    def _steerable_window(self) -> dict[str, Any]:
+        """The steerable basis's window from the mask arguments (``None``/``True``: hard)."""
+        return {"mask": "hard" if self.mask is None else self.mask, "mask_radius": self.mask_radius,
+                "mask_temperature": self.mask_temperature}
+
     def _steerable_coords(self, out_grid, in_grid, scale, pair) -> tuple[Tensor, Tensor]:
         coords, A = steerable_continuous_coordinates(
-            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency
+            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency,
+            **self._steerable_window(),
         )
         n_in = 1 if in_grid is None else in_grid.shape[0]
         ms = A.unsqueeze(1) * scale.view(-1, 1, 1, 1).to(A)  # (N_out, 1, K, F)
@@ -352,7 +365,7 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
         matrices = None
         if basis == "steerable":
             matrices = steerable_matrices(group, out_grid, self.kernel_size,
-                                          max_frequency=self._max_frequency)
+                                          max_frequency=self._max_frequency, **self._steerable_window())
             exact = False
         else:
             if not exact and self.mask is None:
@@ -477,11 +490,13 @@ class _RegularGroupConv(PerBatchGridMixin, nn.Module):
             )
         if not fresh:
             return self._continuous_weight(self._coords, self._mask_scale)
-        if self.basis == "steerable":  # deterministic out grid, explicit in_grid
-            sc, ms = self._steerable_coords(
-                out_grid, in_grid, self._element_scale(out_grid), self._pair_mask(out_grid, in_grid)
-            )
-            return self._continuous_weight(sc.to(self._coords.dtype), ms.to(self._coords.dtype))
+        if self.basis == "steerable":  # deterministic out grid, explicit in_grid: on device
+            sc = steerable_group_coordinates(self.group, out_grid, in_grid, self._coords[0, 0, :, :2])
+            ms = self._steer_basis.expand(-1, in_grid.shape[0], -1, -1)
+            pair = self._pair_mask(out_grid, in_grid)
+            if pair is not None:
+                ms = ms * pair.view(*pair.shape, 1, 1).to(ms)
+            return self._continuous_weight(sc, ms)
         coords, m = continuous_coordinates(
             self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
             self.mask_temperature,
