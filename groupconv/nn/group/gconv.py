@@ -679,7 +679,10 @@ class LiftingConv(_RegularGroupConv):
             mapping ``(..., d + e)`` coordinates to ``(..., C_out * C_in)``.
         kernel_net_kwargs: options of the named kernel net.
         mask: ``None`` (auto: on for interpolated and continuous kernels), ``True``/``"hard"``,
-            ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it.
+            ``"smooth"``, ``False``/``"none"``; ``mask_radius``/``mask_temperature`` shape it
+            (radius in units of the kernel half-width; on the steerable basis in units of its
+            disc ``(k - 1) / 2 + 1/2``, see
+            :func:`~groupconv.nn.group.gconv_basis.steerable_window`).
         basis: ``None`` (auto): ``"steerable"`` for deterministic 2D rotation/mirror grids that
             do not permute pixels (C_N with N > 4, SO(2) sampled): a band-limited basis of
             rings x circular harmonics evaluated at the rotated positions
