@@ -46,6 +46,7 @@ __all__ = [
     "projection_matrix",
     "steerable_continuous_coordinates",
     "steerable_group_coordinates",
+    "steerable_window",
 ]
 
 SIGMA = 0.7  # ring width (pixels); measured against 0.6 and 0.8 on the probes
