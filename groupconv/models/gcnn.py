@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -74,6 +75,37 @@ def _check_dropout(p: object) -> float:
     return float(p)
 
 
+def _gaussian_taps(sigma: float) -> Tensor:
+    """Normalised 1D Gaussian taps of standard deviation ``sigma`` (radius ``ceil(3 sigma)``)."""
+    if sigma <= 0:
+        return torch.ones(1)
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-t * t / (2 * sigma * sigma))
+    return (g / g.sum()).to(torch.get_default_dtype())
+
+
+def _separable_blur(x: Tensor, taps: Tensor) -> Tensor:
+    """``(B, C, H, W)`` blurred per channel by ``taps`` along both axes (zero padding, same size)."""
+    c, r = x.shape[1], taps.numel() // 2
+    kh = taps.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    kw = taps.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    return F.conv2d(F.conv2d(x, kh, padding=(r, 0), groups=c), kw, padding=(0, r), groups=c)
+
+
+def _blur_convs(taps: Tensor, channels: int) -> list[nn.Module]:
+    """The input blur as two depthwise ``nn.Conv2d`` (for :meth:`GCNN.export`)."""
+    r = taps.numel() // 2
+    convs: list[nn.Module] = []
+    for shape, pad in (((taps.numel(), 1), (r, 0)), ((1, taps.numel()), (0, r))):
+        conv = nn.Conv2d(channels, channels, shape, padding=pad, groups=channels, bias=False,
+                         dtype=taps.dtype, device=taps.device)
+        with torch.no_grad():
+            conv.weight.copy_(taps.view(1, 1, *shape).expand(channels, 1, *shape))
+        convs.append(conv.requires_grad_(False))
+    return convs
+
+
 class GCNN(InvariantImageClassifier, nn.Module):
     """P4CNN-style G-CNN: lifting conv, group convs, invariant pooling, linear classifier.
 
@@ -108,10 +140,11 @@ class GCNN(InvariantImageClassifier, nn.Module):
             network keeps the near-equivariance of its layers between the grid's angles.
         max_frequency: frequency cap of the steerable kernel basis of every layer (see
             :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
-        margin: zero pixels added on every side of the input before the first layer (default
-            0). Rotations between the pixel-exact angles move content across the square border
-            of every map (zero padding of each conv, the pools' windows); a margin keeps the
-            content of the deeper, coarser maps away from it (exact elements stay exact).
+        input_blur: standard deviation (pixels) of an isotropic Gaussian low-pass applied to
+            the input before the first layer (default 0: none). It removes the frequencies
+            above what the pixel grid holds at every angle (a rendered or interpolated image
+            aliases differently at each angle), which deeper layers amplify; the taps are
+            symmetric, so exact elements stay exact.
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -144,12 +177,14 @@ class GCNN(InvariantImageClassifier, nn.Module):
         spatial_pool: str = "mean",
         antialias: bool | None = None,
         max_frequency: int | None = None,
-        margin: int = 0,
+        input_blur: float = 0.0,
     ) -> None:
         super().__init__()
-        if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
-            raise ValueError(f"margin must be a non-negative int, got {margin!r}")
-        self.margin = margin
+        if (isinstance(input_blur, bool) or not isinstance(input_blur, (int, float))
+                or not 0 <= input_blur <= 8):
+            raise ValueError(f"input_blur must be a float in [0, 8] (pixels), got {input_blur!r}")
+        self.input_blur = float(input_blur)
+        self.register_buffer("_blur_taps", _gaussian_taps(self.input_blur), persistent=False)
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
         if group is None:
@@ -206,8 +241,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The last group feature map ``(B, channels[-1], N, h, w)`` (before the readout)."""
         x = self._check_image(x)
-        if self.margin:
-            x = F.pad(x, (self.margin,) * 4)
+        if self.input_blur > 0:
+            x = _separable_blur(x, self._blur_taps.to(x.dtype))
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             x = self.dropout(torch.relu(norm(conv(x))))
             if i in self.pool_after:
@@ -239,7 +274,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         """
         from ..nn.group.export import export_stack
 
-        layers: list[nn.Module] = [nn.ZeroPad2d(self.margin)] if self.margin else []
+        layers = _blur_convs(self._blur_taps, self.in_channels) if self.input_blur > 0 else []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             layers += [conv, norm, nn.ReLU()] + ([self.pool] if i in self.pool_after else [])
         return export_stack([*layers, self.readout, self.head])
@@ -255,7 +290,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
     def extra_repr(self) -> str:
         return (f"group={self.group!r}, N={self.num_elements}, pool_after={self.pool_after}, "
                 f"norm={self.norm!r}, antialias={self.antialias}"
-                + (f", margin={self.margin}" if self.margin else ""))
+                + (f", input_blur={self.input_blur:g}" if self.input_blur else ""))
 
 
 class Z2CNN(nn.Module):
