@@ -136,7 +136,8 @@ def build_digits_model(model: str, cfg: Mapping[str, Any], num_classes: int = 10
         1, num_classes, SO2(), channels=(int(cfg["so2_channels"]),) * layers, num_elements=8,
         kernel_net=str(cfg["kernel_net"]), kernel_net_kwargs={"omega_0": float(cfg["omega_0"])},
         mask_radius=float(cfg["mask_radius"]), max_frequency=None if mf is None else int(mf),
-        input_blur=float(cfg.get("so2_input_blur", 0.0)), **so2,
+        input_blur=float(cfg.get("so2_input_blur", 0.0)), activation=str(cfg.get("so2_activation", "relu")),
+        **so2,
     )
 
 

@@ -75,6 +75,9 @@ def _check_dropout(p: object) -> float:
     return float(p)
 
 
+_ACTIVATIONS = {"relu": (torch.relu, nn.ReLU), "gelu": (F.gelu, nn.GELU), "elu": (F.elu, nn.ELU)}
+
+
 def _gaussian_taps(sigma: float) -> Tensor:
     """Normalised 1D Gaussian taps of standard deviation ``sigma`` (radius ``ceil(3 sigma)``)."""
     if sigma <= 0:
@@ -140,6 +143,9 @@ class GCNN(InvariantImageClassifier, nn.Module):
             network keeps the near-equivariance of its layers between the grid's angles.
         max_frequency: frequency cap of the steerable kernel basis of every layer (see
             :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
+        activation: ``"relu"`` (default), ``"gelu"`` or ``"elu"``. A smooth nonlinearity
+            creates fewer harmonics above what the pixel grid holds than ReLU's kink, so its
+            maps alias less under rotations between the pixel-exact angles.
         input_blur: standard deviation (pixels) of an isotropic Gaussian low-pass applied to
             the input before the first layer (default 0: none). It removes the frequencies
             above what the pixel grid holds at every angle (a rendered or interpolated image
@@ -178,8 +184,10 @@ class GCNN(InvariantImageClassifier, nn.Module):
         antialias: bool | None = None,
         max_frequency: int | None = None,
         input_blur: float = 0.0,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
+        self.activation = _check_choice(activation, "activation", tuple(_ACTIVATIONS))
         if (isinstance(input_blur, bool) or not isinstance(input_blur, (int, float))
                 or not 0 <= input_blur <= 8):
             raise ValueError(f"input_blur must be a float in [0, 8] (pixels), got {input_blur!r}")
@@ -244,7 +252,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         if self.input_blur > 0:
             x = _separable_blur(x, self._blur_taps.to(x.dtype))
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            x = self.dropout(torch.relu(norm(conv(x))))
+            x = self.dropout(_ACTIVATIONS[self.activation][0](norm(conv(x))))
             if i in self.pool_after:
                 h, w = x.shape[-2:]
                 if (h % 2 or w % 2) and not self.antialias:
@@ -276,7 +284,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
         layers = _blur_convs(self._blur_taps, self.in_channels) if self.input_blur > 0 else []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            layers += [conv, norm, nn.ReLU()] + ([self.pool] if i in self.pool_after else [])
+            act = _ACTIVATIONS[self.activation][1]()
+            layers += [conv, norm, act] + ([self.pool] if i in self.pool_after else [])
         return export_stack([*layers, self.readout, self.head])
 
     def lifting_kernels(self) -> Tensor:
