@@ -23,43 +23,29 @@ pytest.importorskip("sklearn")
 
 SEEDS = (0, 1, 2)
 EPOCHS = 15  # "briefly trained": half the demo's 30 epochs
+OVERRIDES: dict = {}  # the registered defaults (the demo's models)
 
 
 def _train(model: str, seed: int) -> dict[str, float]:
-    cfg = {**DIGITS_DEFAULTS, "model": model, "seed": seed, "data_seed": 0, "epochs": EPOCHS}
+    cfg = {**DIGITS_DEFAULTS, "model": model, "seed": seed, "data_seed": 0, "epochs": EPOCHS, **OVERRIDES}
     torch.manual_seed(seed)
     data = digits_data(cfg)
     net = build_digits_model(model, cfg)
+    print(model, seed, flush=True)
     res = fit(net, data, epochs=EPOCHS, lr=cfg["lr"], batch_size=cfg["batch_size"],
               weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"], seed=seed,
               device="cpu", progress=False)
     inv = measure_invariance(net, data, num_images=64, num_angles=16, device="cpu", seed=seed)
+    print(model, seed, res.test_metric, inv, res.total_time_s, flush=True)
     return {"test": float(res.test_metric), **inv}
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_so2_and_c4_train(seed, off_grid_runs):
-    for model in ("c4", "so2"):
-        r = off_grid_runs(model, seed)
-        assert r["test"] > 0.5, (model, seed, r)  # learned (chance is 0.1)
-        assert r["rot90"] < 1e-4, (model, seed, r)  # exact at the pixel-exact angles
-
-
-def test_so2_any_angle_change_is_at_most_half_of_c4s_on_the_seed_mean(off_grid_runs):
-    c4 = [off_grid_runs("c4", s)["any_angle"] for s in SEEDS]
-    so2 = [off_grid_runs("so2", s)["any_angle"] for s in SEEDS]
+def test_so2_any_angle_change_is_at_most_half_of_c4s_on_the_seed_mean():
+    runs = {(m, s): _train(m, s) for s in SEEDS for m in ("c4", "so2")}
+    for key, r in runs.items():
+        assert r["test"] > 0.5, (key, r)  # both learn (chance is 0.1): a constant net cannot pass
+        assert r["rot90"] < 1e-4, (key, r)  # exact at the pixel-exact angles
+    c4 = [runs[("c4", s)]["any_angle"] for s in SEEDS]
+    so2 = [runs[("so2", s)]["any_angle"] for s in SEEDS]
     ratio = (sum(so2) / len(so2)) / (sum(c4) / len(c4))
     assert ratio <= 0.5, {"ratio": ratio, "c4": c4, "so2": so2}
-
-
-_CACHE: dict[tuple[str, int], dict[str, float]] = {}
-
-
-@pytest.fixture(scope="module")
-def off_grid_runs():
-    def get(model: str, seed: int) -> dict[str, float]:
-        if (model, seed) not in _CACHE:
-            _CACHE[(model, seed)] = _train(model, seed)
-        return _CACHE[(model, seed)]
-
-    return get
