@@ -104,7 +104,7 @@ def basis_frequencies(
         >>> basis_frequencies((3, 3))
         [(0.0, 0, 0), (1.0, 0, 0), (1.0, 1, 0), (1.0, 1, 1)]
         >>> [r for r, _, _ in basis_frequencies((5, 5), mask_radius=0.6)]
-        [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+        [0.0, 1.0, 1.0, 1.0]
     """
     R = (kernel_size[0] - 1) / 2
     rings = int(math.floor(R))
