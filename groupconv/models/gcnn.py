@@ -34,10 +34,12 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import (
@@ -74,6 +76,40 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+_ACTIVATIONS = {"relu": (torch.relu, nn.ReLU), "gelu": (F.gelu, nn.GELU), "elu": (F.elu, nn.ELU)}
+
+
+def _gaussian_taps(sigma: float) -> Tensor:
+    """Normalised 1D Gaussian taps of standard deviation ``sigma`` (radius ``ceil(3 sigma)``)."""
+    if sigma <= 0:
+        return torch.ones(1)
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-t * t / (2 * sigma * sigma))
+    return (g / g.sum()).to(torch.get_default_dtype())
+
+
+def _separable_blur(x: Tensor, taps: Tensor) -> Tensor:
+    """``(B, C, H, W)`` blurred per channel by ``taps`` along both axes (zero padding, same size)."""
+    c, r = x.shape[1], taps.numel() // 2
+    kh = taps.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    kw = taps.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    return F.conv2d(F.conv2d(x, kh, padding=(r, 0), groups=c), kw, padding=(0, r), groups=c)
+
+
+def _blur_convs(taps: Tensor, channels: int) -> list[nn.Module]:
+    """The input blur as two depthwise ``nn.Conv2d`` (for :meth:`GCNN.export`)."""
+    r = taps.numel() // 2
+    convs: list[nn.Module] = []
+    for shape, pad in (((taps.numel(), 1), (r, 0)), ((1, taps.numel()), (0, r))):
+        conv = nn.Conv2d(channels, channels, shape, padding=pad, groups=channels, bias=False,
+                         dtype=taps.dtype, device=taps.device)
+        with torch.no_grad():
+            conv.weight.copy_(taps.view(1, 1, *shape).expand(channels, 1, *shape))
+        convs.append(conv.requires_grad_(False))
+    return convs
+
+
 class GCNN(InvariantImageClassifier, nn.Module):
     """P4CNN-style G-CNN: lifting conv, group convs, invariant pooling, linear classifier.
 
@@ -108,6 +144,14 @@ class GCNN(InvariantImageClassifier, nn.Module):
             network keeps the near-equivariance of its layers between the grid's angles.
         max_frequency: frequency cap of the steerable kernel basis of every layer (see
             :class:`~groupconv.nn.GroupConv`; ``None``: the default cut-off).
+        activation: ``"relu"`` (default), ``"gelu"`` or ``"elu"``. A smooth nonlinearity
+            creates fewer harmonics above what the pixel grid holds than ReLU's kink, so its
+            maps alias less under rotations between the pixel-exact angles.
+        input_blur: standard deviation (pixels) of an isotropic Gaussian low-pass applied to
+            the input before the first layer (default 0: none). It removes the frequencies
+            above what the pixel grid holds at every angle (a rendered or interpolated image
+            aliases differently at each angle), which deeper layers amplify; the taps are
+            symmetric, so exact elements stay exact.
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -140,8 +184,16 @@ class GCNN(InvariantImageClassifier, nn.Module):
         spatial_pool: str = "mean",
         antialias: bool | None = None,
         max_frequency: int | None = None,
+        input_blur: float = 0.0,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
+        self.activation = check_choice(activation, "activation", tuple(_ACTIVATIONS))
+        if (isinstance(input_blur, bool) or not isinstance(input_blur, (int, float))
+                or not 0 <= input_blur <= 8):
+            raise ValueError(f"input_blur must be a float in [0, 8] (pixels), got {input_blur!r}")
+        self.input_blur = float(input_blur)
+        self.register_buffer("_blur_taps", _gaussian_taps(self.input_blur), persistent=False)
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
         group = image_group(group, lambda: CyclicGroup(4))
@@ -185,8 +237,10 @@ class GCNN(InvariantImageClassifier, nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The last group feature map ``(B, channels[-1], N, h, w)`` (before the readout)."""
         x = self._check_image(x)
+        if self.input_blur > 0:
+            x = _separable_blur(x, self._blur_taps.to(x.dtype))
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            x = self.dropout(torch.relu(norm(conv(x))))
+            x = self.dropout(_ACTIVATIONS[self.activation][0](norm(conv(x))))
             if i in self.pool_after:
                 h, w = x.shape[-2:]
                 if (h % 2 or w % 2) and not self.antialias:
@@ -216,9 +270,10 @@ class GCNN(InvariantImageClassifier, nn.Module):
         """
         from ..nn.group.export import export_stack
 
-        layers: list[nn.Module] = []
+        layers = _blur_convs(self._blur_taps, self.in_channels) if self.input_blur > 0 else []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            layers += [conv, norm, nn.ReLU()] + ([self.pool] if i in self.pool_after else [])
+            act = _ACTIVATIONS[self.activation][1]()
+            layers += [conv, norm, act] + ([self.pool] if i in self.pool_after else [])
         return export_stack([*layers, self.readout, self.head])
 
     def lifting_kernels(self) -> Tensor:
@@ -231,7 +286,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
     def extra_repr(self) -> str:
         return (f"group={self.group!r}, N={self.num_elements}, pool_after={self.pool_after}, "
-                f"norm={self.norm!r}, antialias={self.antialias}")
+                f"norm={self.norm!r}, antialias={self.antialias}"
+                + (f", input_blur={self.input_blur:g}" if self.input_blur else ""))
 
 
 class Z2CNN(nn.Module):

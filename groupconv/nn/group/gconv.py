@@ -566,8 +566,9 @@ class LiftingConv(_RegularGroupConv):
 
             * ``None`` (default, auto): continuous kernels get ``"hard"``; discrete kernels get
               ``"hard"`` where pixels are interpolated (rotations that do not permute the kernel
-              grid) and no mask where they are permuted exactly (C4, D4) or where the
-              steerable basis is used (its own disc);
+              grid) and no mask where they are permuted exactly (C4, D4); on the steerable
+              basis the same rules shape the basis's window, with the radius in units of its
+              disc ``(k - 1) / 2 + 1/2`` (:func:`~groupconv.nn.group.gconv_basis.steerable_window`);
             * ``True`` or ``"hard"``: the 0/1 disc, also on exactly permuted discrete kernels;
             * ``"smooth"`` (continuous kernels only): ``sigmoid(mask_temperature (mask_radius
               - |z|))`` with ``z = y / ((k - 1) / 2)``, a soft disc;

@@ -20,7 +20,12 @@ import torch
 from torch import Tensor, nn
 
 from ...kernels.registry import build_kernel_net
-from .gconv_basis import steerable_continuous_coordinates, steerable_matrices, supports_steerable
+from .gconv_basis import (
+    steerable_continuous_coordinates,
+    steerable_group_coordinates,
+    steerable_matrices,
+    supports_steerable,
+)
 from .gconv_kernels import (
     build_discrete_plan,
     continuous_coordinates,
@@ -123,7 +128,7 @@ class DiscreteKernelMixin:
         matrices = None
         if self.basis == "steerable":
             matrices = steerable_matrices(group, out_grid, self.kernel_size,
-                                          max_frequency=self._max_frequency)
+                                          max_frequency=self._max_frequency, **self._steerable_window())
             exact = False
         else:
             if not exact and self.mask is None:
@@ -176,11 +181,17 @@ class ContinuousKernelMixin:
             self.mask_temperature,
         )
         self.basis = self._continuous_basis(basis, out_grid)
+        device, param_dtype = factory["device"], factory["dtype"] or torch.get_default_dtype()
         if self.basis == "steerable":  # read the net on a fine grid, project, rotate the basis
-            read_coords, mask_scale = self._steerable_coords(out_grid, in_grid, element_scale, pair_mask)
+            read_coords, mask_scale = self._steerable_coords(out_grid, in_grid, element_scale, None)
+            # projection * element scale, before any pair mask: a forward with an explicit
+            # in_grid reuses it on the input's device (no basis rebuilt, no host round trip)
+            self.register_buffer("_steer_basis", mask_scale[:, :1].to(device=device, dtype=param_dtype),
+                                 persistent=False)
+            if pair_mask is not None:
+                mask_scale = mask_scale * pair_mask.view(*pair_mask.shape, 1, 1).to(mask_scale)
         else:
             read_coords, mask_scale = coords, pixel_mask_scale(spatial_mask, element_scale, pair_mask)
-        device, param_dtype = factory["device"], factory["dtype"] or torch.get_default_dtype()
         self.register_buffer("_coords", read_coords.to(device=device, dtype=param_dtype), persistent=False)
         self.register_buffer("_mask_scale", mask_scale.to(device=device, dtype=param_dtype), persistent=False)
         self.kernel_net = self._make_kernel_net(kernel_net, coords, spatial_mask, kernel_net_kwargs, factory)
@@ -214,10 +225,16 @@ class ContinuousKernelMixin:
             basis = "steerable" if ok and not exact else "pixel"
         return basis
 
+    def _steerable_window(self) -> dict[str, Any]:
+        """The steerable basis's window from the mask arguments (``None``/``True``: hard)."""
+        return {"mask": "hard" if self.mask is None else self.mask, "mask_radius": self.mask_radius,
+                "mask_temperature": self.mask_temperature}
+
     def _steerable_coords(self, out_grid: Tensor, in_grid: Tensor | None, element_scale: Tensor,
                           pair_mask: Tensor | None) -> tuple[Tensor, Tensor]:
         coords, projection = steerable_continuous_coordinates(
-            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency
+            self.group, out_grid, in_grid, self.kernel_size, max_frequency=self._max_frequency,
+            **self._steerable_window(),
         )
         n_in = 1 if in_grid is None else in_grid.shape[0]
         mask_scale = projection.unsqueeze(1) * element_scale.view(-1, 1, 1, 1).to(projection)  # (N, 1, K, F)
@@ -259,8 +276,11 @@ class ContinuousKernelMixin:
         element_scale = self._element_scale(out_grid)
         pair_mask = self._pair_mask(out_grid, in_grid)
         dt = self._coords.dtype
-        if self.basis == "steerable":  # deterministic out grid, explicit in_grid
-            coords, mask_scale = self._steerable_coords(out_grid, in_grid, element_scale, pair_mask)
+        if self.basis == "steerable":  # deterministic out grid, explicit in_grid: on device
+            coords = steerable_group_coordinates(self.group, out_grid, in_grid, self._coords[0, 0, :, :2])
+            mask_scale = self._steer_basis.expand(-1, in_grid.shape[0], -1, -1)
+            if pair_mask is not None:
+                mask_scale = mask_scale * pair_mask.view(*pair_mask.shape, 1, 1).to(mask_scale)
         else:
             coords, spatial_mask = continuous_coordinates(
                 self.group, out_grid, in_grid, self.kernel_size, self.mask, self.mask_radius,
