@@ -88,6 +88,11 @@ class PointGroupConv(nn.Module):
             coordinate there: use it with sampled frames only.
         coordinate_scale: divides the coordinates before the kernel net (e.g. the point spacing).
         bias: add a learnable bias.
+        chang_init, chang_gain: at the first forward, rescale the kernel net's output layer once
+            (its persistent Chang flag, as the continuous convolutions' ``"energy"`` rule) so that
+            unit-variance white features give output variance ``chang_gain`` on that batch's
+            neighbourhoods: the effective kernel ``K_oi(v) = sum_h W_{o,hi} k_h(v) / n`` gets
+            ``mean_o sum_{i,v} K_oi(v)^2 = chang_gain``. Without it the output std is ~0.1.
 
     Example:
         >>> import torch
@@ -115,10 +120,16 @@ class PointGroupConv(nn.Module):
         coordinates: str = "embedding",
         coordinate_scale: float = 1.0,
         bias: bool = True,
+        chang_init: bool = True,
+        chang_gain: float = 1.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.chang_init = bool(chang_init)
+        if not (math.isfinite(float(chang_gain)) and float(chang_gain) > 0):
+            raise ValueError(f"chang_gain must be a positive finite float, got {chang_gain}")
+        self.chang_gain = float(chang_gain)
         self.group = group
         self.d = translation_dim(group)
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -151,6 +162,26 @@ class PointGroupConv(nn.Module):
         self.kernel_net = kernel_net
         self.linear = nn.Linear(self.kernel_channels * self.in_channels, self.out_channels, bias=bias,
                                 device=device, dtype=dtype)
+
+    def _chang_pending(self) -> bool:
+        net = self.kernel_net
+        return self.chang_init and hasattr(net, "chang_initialize_") and not getattr(
+            net, "is_chang_initialized", True)
+
+    def _chang(self, coords: torch.Tensor, w: torch.Tensor, count: torch.Tensor,
+               q_valid: torch.Tensor) -> None:
+        """One-shot energy rule (see ``chang_init``): runs once, at the first forward."""
+        with torch.no_grad():
+            k = self.kernel_net(coords) * (w / count[..., None])[:, :, None, :, None, None]
+            k = k.flatten(3, 4)  # (B, M, S, K*S, h)
+            gram = torch.einsum("bmsvh,bmsvg->bmshg", k, k)  # sum_v k_h k_g / n^2 per query
+            wq = q_valid.to(k.dtype)[:, :, None, None, None]
+            gram = (gram * wq).sum((0, 1, 2)) / (wq.sum() * k.shape[2]).clamp_min(1.0)
+            W = self.linear.weight.reshape(self.out_channels, self.kernel_channels, self.in_channels)
+            energy = torch.einsum("ohi,hg,ogi->", W, gram.to(W.dtype), W) / self.out_channels
+            factor = (self.chang_gain / energy.clamp_min(torch.finfo(W.dtype).tiny)).sqrt()
+            self.kernel_net.chang_initialize_(self.kernel_channels * self.in_channels, self.chang_gain,
+                                              factor=factor)
 
     def extra_repr(self) -> str:
         return (f"{self.group!r}, {self.in_channels}, {self.out_channels}, "
@@ -225,10 +256,13 @@ class PointGroupConv(nn.Module):
             shp = coords.shape[:-1]
             coords = torch.cat([coords, q_u[:, :, None, None, None].expand(*shp, -1),
                                 q_v[:, :, None, :, None].expand(*shp, -1)], -1)
-        kern = self.kernel_net(coords.to(self.linear.weight.dtype))  # (B, M, S, K, S, h)
-        w = valid.to(kern.dtype)
-        kern = kern * w[:, :, None, :, None, None]
+        coords = coords.to(self.linear.weight.dtype)
+        w = valid.to(coords.dtype)
         count = (w.sum(-1) * S).clamp_min(1.0)  # Monte-Carlo normalisation: valid neighbour elements
+        if self._chang_pending():
+            self._chang(coords, w, count, q_valid)
+        kern = self.kernel_net(coords)  # (B, M, S, K, S, h)
+        kern = kern * w[:, :, None, :, None, None]
         z = torch.einsum("bmskth,bmkti->bmshi", kern, fv.to(kern.dtype)) / count[:, :, None, None, None]
         y = self.linear(z.flatten(-2)) * q_valid[:, :, None, None].to(kern.dtype)
         return LiftedPoints(u, y, q_valid)
