@@ -52,7 +52,13 @@ import torch
 from torch import Tensor, nn
 
 from ..._validation import check_input_dtype, check_positive_int, check_tensor
-from ...functional.points import gather_points, lifted_positions, point_dim, point_neighborhoods
+from ...functional.points import (
+    farthest_point_sampling,
+    gather_points,
+    lifted_positions,
+    point_dim,
+    point_neighborhoods,
+)
 from ...groups.base import Group
 from ...groups.rotations import SO2
 from ...groups.so3 import SO3
@@ -194,7 +200,7 @@ class _PointAttention(nn.Module):
             return None
         B, N = elements.shape[:2]
         mask = torch.ones(B, N, dtype=torch.bool, device=elements.device) if mask is None else mask.bool()
-        return point_neighborhoods(self._positions(elements, orbits), mask, 1, None, self.num_samples)[0]
+        return farthest_point_sampling(self._positions(elements, orbits), self.num_samples, mask)[0]
 
     # ---------------------------------------------------------------------------- forward
     def _relative(self, u: Tensor, elements: Tensor, pts: Tensor, idx: Tensor) -> Tensor:

@@ -237,3 +237,23 @@ def test_errors_name_the_argument():
         layer(u, torch.randn(1, 6, 3), orbits=torch.ones(1, 6, 1))
     with pytest.raises(ValueError, match="elements must be lifted points"):
         layer(torch.randn(1, 6, 2, 4), torch.randn(1, 6, 3))
+
+
+def test_sample_indices_are_the_kept_points():
+    G = SE3()
+    torch.manual_seed(6)
+    x = torch.randn(2, 15, 3, dtype=torch.float64)
+    mask = torch.ones(2, 15, dtype=torch.bool)
+    mask[1, 11:] = False
+    u = lift_points(G, x, mask, num_frames=2)
+    for layer, f in ((LiftingPointSelfAttention(G, 3, 4, num_samples=6, dtype=torch.float64),
+                      torch.randn(2, 15, 3, dtype=torch.float64)),
+                     (PointSelfAttention(G, 3, 4, num_samples=6, dtype=torch.float64),
+                      torch.randn(2, 15, 2, 3, dtype=torch.float64))):
+        idx = layer.sample_indices(u, mask)
+        with torch.no_grad():
+            out = layer(u, f, mask)
+        assert idx.shape == (2, 6)
+        assert torch.equal(gather_points(u, idx), out.elements)
+        assert torch.equal(gather_points(mask, idx) & out.mask, out.mask)
+    assert PointSelfAttention(G, 3, 4).sample_indices(u, mask) is None

@@ -130,3 +130,16 @@ def test_rotation_groups_need_the_radius():
         lift_points(SO2(), torch.randn(1, 4, 2), num_frames=2)
     with pytest.raises(ValueError, match="orbits must be"):
         lifted_positions(SO2(), lift_points(SO2(), torch.randn(1, 4, 2)))
+
+
+def test_sample_indices_are_the_kept_points():
+    G = SO3()
+    x = torch.randn(2, 15, 3, dtype=torch.float64)
+    q = orbit_invariants(G, x)
+    u = lift_points(G, x, num_frames=2)
+    conv = PointGroupConv(G, 1, 2, num_neighbors=4, orbit_dim=1, num_samples=5, dtype=torch.float64)
+    idx = conv.sample_indices(u, None, q)
+    with torch.no_grad():
+        out = conv(u, torch.ones(2, 15, 1, dtype=torch.float64), orbits=q)
+    assert idx.shape == (2, 5) and torch.equal(gather_points(u, idx), out.elements)
+    assert PointGroupConv(G, 1, 2, orbit_dim=1).sample_indices(u, None, q) is None
