@@ -3,7 +3,7 @@
 ``CKConv(..., data_dim=D)(x, positions, mask)`` with ``x`` ``(B, C_in, N)`` features of ``N``
 points, ``positions`` ``(N, D)`` or ``(B, N, D)`` (the input coordinates of the regular path:
 ``linspace(-1, 1, L)`` per axis at the reference size) and an optional boolean ``mask``
-``(B, N)`` (``True`` = a real point) computes
+``(B, N)`` (``True`` = a real point) computes::
 
     y_i = b + sum_{j valid} w * psi(rho * (p_j - p_i)) x_j,      w = N_ref / N_valid,
 

@@ -1,7 +1,7 @@
 """Group convolutions on point clouds (LieConv-style, Finzi et al. 2020).
 
 A point cloud ``(B, N, d)`` is lifted to group elements ``u`` ``(B, N, S, *element_shape)`` by
-:func:`~groupconv.functional.points.lift_points`; :class:`PointGroupConv` then computes
+:func:`~groupconv.functional.points.lift_points`; :class:`PointGroupConv` then computes::
 
     y(u) = 1/|nbhd(u)| * sum_{v in nbhd(u)} k(log(u^-1 v), q_u, q_v) f(v)
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from groupconv.functional.points import gather_points, lift_points, orbit_invariants
 from groupconv.groups import SE2, SE3, SO3, Permutations, Translations
 from groupconv.nn import LiftingPointSelfAttention, PointSelfAttention
 from groupconv.spaces import LiftedPointField, PointCloudField, TokenField, pack_lifted, unpack_lifted
 from groupconv.testing import EquivarianceError, assert_equivariant
+from groupconv.testing import point_strategies as pst
 
 GROUPS = {"SE2": SE2(), "SE3": SE3(), "T3": Translations(3)}
 
@@ -257,3 +260,14 @@ def test_sample_indices_are_the_kept_points():
         assert torch.equal(gather_points(u, idx), out.elements)
         assert torch.equal(gather_points(mask, idx) & out.mask, out.mask)
     assert PointSelfAttention(G, 3, 4).sample_indices(u, mask) is None
+
+
+@settings(max_examples=10, deadline=None)
+@given(x=pst.point_clouds(3, features=3, min_points=6, max_points=14), seed=st.integers(0, 2**31 - 1))
+def test_se3_attention_on_drawn_padded_clouds(x, seed):
+    torch.manual_seed(0)
+    net = AttnNet(SE3(), num_samples=5)
+    g = SE3().sample(2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    fld = PointCloudField(SE3(), features=4)
+    with torch.no_grad():
+        assert_equivariant(net, x, g, in_field=fld, out_field=fld)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
 
 from groupconv.groups import Permutations, Translations
 from groupconv.nn import CKConv, FlexConv, SeparableCKConv, SeparableFlexConv
 from groupconv.spaces import PointCloudField, TokenField
 from groupconv.testing import EquivarianceError, assert_equivariant
+from groupconv.testing import point_strategies as pst
 
 
 def _grid(size, dtype):
@@ -127,3 +129,22 @@ def test_errors_name_the_argument():
     one_d = CKConv(2, 2, data_dim=1, reference_size=5)
     with pytest.raises(ValueError, match="mask="):
         one_d(torch.randn(1, 2, 5), torch.linspace(-1, 1, 5), torch.ones(1, 5, dtype=torch.bool))
+
+
+@settings(max_examples=10, deadline=None)
+@given(cloud=pst.point_clouds(2, features=2, min_points=4, max_points=12))
+def test_padded_drawn_clouds_are_translation_equivariant(cloud):
+    """Drawn padded clouds (mask column last): every translation commutes with the layer."""
+    torch.manual_seed(0)
+    layer = CKConv(2, 3, data_dim=2, kernel_size=5, reference_size=7, dtype=torch.float64)
+    T = Translations(2)
+
+    def net(c):
+        pos, feats, mask = c[..., :2] / 10, c[..., 2:4], c[..., 4] > 0.5
+        y = layer(feats.transpose(1, 2), pos, mask).transpose(1, 2)
+        return torch.cat([c[..., :2], y, c[..., 4:]], -1)
+
+    shifts = torch.tensor([[0.0, 0.0], [3.0, -2.0], [-0.37, 0.81]], dtype=torch.float64)
+    with torch.no_grad():
+        assert_equivariant(net, cloud, shifts, in_field=PointCloudField(T, features=3),
+                           out_field=PointCloudField(T, features=4))
