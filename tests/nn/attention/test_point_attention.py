@@ -240,6 +240,8 @@ def test_errors_name_the_argument():
         layer(u, torch.randn(1, 6, 3), orbits=torch.ones(1, 6, 1))
     with pytest.raises(ValueError, match="elements must be lifted points"):
         layer(torch.randn(1, 6, 2, 4), torch.randn(1, 6, 3))
+    with pytest.raises(TypeError, match="features has dtype torch.float64"):
+        layer(u, torch.randn(1, 6, 3, dtype=torch.float64))
 
 
 def test_sample_indices_are_the_kept_points():
