@@ -124,7 +124,7 @@ def _drop_type_docstrings(app, what, name, obj, options, lines):
     builtin type's (``dict() -> new empty dictionary ...``); show nothing instead."""
     if what in ("data", "attribute") and lines:
         own = type(obj).__doc__
-        if own and "\n".join(lines).strip() == __import__("inspect").cleandoc(own).strip():
+        if isinstance(own, str) and "\n".join(lines).strip() == __import__("inspect").cleandoc(own).strip():
             lines.clear()
 
 

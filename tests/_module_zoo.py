@@ -343,10 +343,33 @@ if m_pts is not None:
         G = {"SE2": SE2(), "SE3": SE3()}[group_name]
         return m_pts.PointGroupConv(G, 2, 3, num_neighbors=4, **kw)
 
+    # lazy: the one-shot Chang scaling is measured on the first batch (alt: another cloud size)
     _add(m_pts, "PointGroupConv", "PointGroupConv-SE2-fps", lambda: _point_conv("SE2", num_samples=5),
-         _lifted("SE2"))
+         _lifted("SE2"), tags=("lazy",), alt_inputs=_lifted("SE2", n=13))
     _add(m_pts, "PointGroupConv", "PointGroupConv-SE3-radius", lambda: _point_conv("SE3", radius=1.5),
-         _lifted("SE3"))
+         _lifted("SE3"), tags=("lazy",), alt_inputs=_lifted("SE3", n=7))
+
+
+# ---- groupconv.nn.attention.point_attention
+m_patt = _load("groupconv.nn.attention.point_attention")
+if m_patt is not None and m_pts is not None:
+    def _lifted_points(group_name: str, n: int = 10, frames: int = 2, channels: int = 2):
+        def make(gen: torch.Generator) -> tuple[Tensor, ...]:
+            elements, features = _lifted(group_name, n, frames, channels)(gen)
+            return elements, features[:, :, 0]  # per-point features for the lifting layer
+
+        return make
+
+    def _point_attention(cls_name: str, group_name: str, **kw):
+        from groupconv.groups import SE2, SE3
+
+        G = {"SE2": SE2(), "SE3": SE3()}[group_name]
+        return getattr(m_patt, cls_name)(G, 2, 4, heads=2, num_neighbors=4, **kw)
+
+    _add(m_patt, "LiftingPointSelfAttention", "LiftingPointSelfAttention-SE2-fps",
+         lambda: _point_attention("LiftingPointSelfAttention", "SE2", num_samples=5), _lifted_points("SE2"))
+    _add(m_patt, "PointSelfAttention", "PointSelfAttention-SE3-radius",
+         lambda: _point_attention("PointSelfAttention", "SE3", radius=1.5), _lifted("SE3"))
 
 
 def cheapest_entry() -> ZooEntry:

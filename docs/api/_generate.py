@@ -28,7 +28,9 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
         "groupconv.nn.attention.attentive_reference",
         "groupconv.nn.attention.attentive", "groupconv.nn.attention.self_attention", "groupconv.nn.attention.positional",
         "groupconv.nn.attention.transformer", "groupconv.nn.wavelet", "groupconv.nn.group.gconv_kernels",
-        "groupconv.nn.group.export", "groupconv.nn.group.gconv_basis"]),
+        "groupconv.nn.group.export", "groupconv.nn.group.gconv_basis",
+        "groupconv.nn.group.points", "groupconv.nn.attention.point_attention",
+        "groupconv.nn.continuous.irregular"]),
     "models": ("Models", "groupconv.models", [
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",

@@ -14,8 +14,12 @@ from .fftconv import (
 )
 from .points import (
     farthest_point_sampling,
+    gather_points,
     knn_neighbors,
     lift_points,
+    lifted_positions,
+    orbit_invariants,
+    point_neighborhoods,
     radius_neighbors,
 )
 
@@ -36,4 +40,8 @@ __all__ = [
     "radius_neighbors",
     "farthest_point_sampling",
     "lift_points",
+    "lifted_positions",
+    "orbit_invariants",
+    "point_neighborhoods",
+    "gather_points",
 ]

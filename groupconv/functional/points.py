@@ -11,7 +11,12 @@ never synchronise with the host.
   from the centroid (so the choice commutes with rigid motions, similarities and permutations
   of the point order, barring exact ties);
 * :func:`lift_points` -- each point ``x`` becomes ``S`` group elements ``u = (x, h)`` of
-  ``R^d ⋊ H`` (a fibre of the quotient ``G -> G/H = R^d``), or ``x`` itself for ``T(d)``.
+  ``R^d ⋊ H`` (a fibre of the quotient ``G -> G/H = R^d``), or ``x`` itself for ``T(d)``, or,
+  for a rotation group that fixes the origin (``SO2``, ``SO3`` acting on R^d), rotations ``u``
+  with ``u e_0 = x / |x|``; the orbit of ``x`` (a sphere) is identified by
+  :func:`orbit_invariants` (``|x|``), and :func:`lifted_positions` recovers ``x`` from both;
+* :func:`point_neighborhoods` -- query points (all, or farthest-point samples) and their
+  neighbours, shared by the point layers.
 
 Neighbourhoods are taken on the quotient ``R^d`` (the distance between the points' translation
 parts ``|x_u - x_v|``): it is invariant under every isometry, k-nearest orderings are invariant
@@ -48,6 +53,10 @@ __all__ = [
     "farthest_point_sampling",
     "gather_points",
     "lift_points",
+    "lifted_positions",
+    "orbit_invariants",
+    "point_dim",
+    "point_neighborhoods",
     "translation_dim",
 ]
 
@@ -206,6 +215,144 @@ def translation_dim(group: Group) -> int:
     )
 
 
+def _is_rotation(group: Group) -> bool:
+    return isinstance(group, (SO2, SO3))
+
+
+def point_dim(group: Group) -> int:
+    """``d`` of a group usable on point clouds of R^d: ``Translations(d)``, ``R^d ⋊ H`` or a
+    rotation group fixing the origin (``SO2``: 2, ``SO3``: 3).
+
+    Example:
+        >>> from groupconv.groups import SO3, SE2
+        >>> point_dim(SO3()), point_dim(SE2())
+        (3, 2)
+    """
+    if _is_rotation(group):
+        return group.space_dim
+    if isinstance(group, (Translations, SemidirectProduct)):
+        return translation_dim(group)
+    raise TypeError(
+        f"group must be Translations(d), a SemidirectProduct R^d ⋊ H (SE2, SE3, E2, Sim2, ...) or a "
+        f"rotation group fixing the origin (SO2, SO3), got {group!r}"
+    )
+
+
+def orbit_invariants(group: Group, points: torch.Tensor) -> torch.Tensor:
+    """Identifiers of the orbits of ``group`` through ``points`` ``(B, N, d)``: ``(B, N, q)``.
+
+    ``|x|`` (``q = 1``) for a rotation group fixing the origin (its orbits are spheres); empty
+    (``q = 0``) for groups with translations (one orbit, R^d). Pass it as ``orbits`` (first
+    columns) to the point layers; for rotation groups it is required there.
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import SO2
+        >>> orbit_invariants(SO2(), torch.tensor([[[3.0, 4.0]]])).tolist()
+        [[[5.0]]]
+    """
+    points = check_tensor(points, "points")
+    point_dim(group)
+    if _is_rotation(group):
+        return torch.linalg.vector_norm(points, dim=-1, keepdim=True)
+    return points[..., :0]
+
+
+def lifted_positions(
+    group: Group, elements: torch.Tensor, orbits: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The points ``(B, N, d)`` of lifted elements ``(B, N, S, *element_shape)`` (fibre 0).
+
+    The translation part for ``T(d)`` / ``R^d ⋊ H``; ``|x| u e_0`` for a rotation group, with
+    ``|x|`` the first column of ``orbits`` (:func:`orbit_invariants`).
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import SO2
+        >>> x = torch.tensor([[[0.0, 2.0]]])
+        >>> u = lift_points(SO2(), x)
+        >>> torch.allclose(lifted_positions(SO2(), u, orbit_invariants(SO2(), x)), x, atol=1e-6)
+        True
+    """
+    d = point_dim(group)
+    B, N = elements.shape[:2]
+    if not _is_rotation(group):
+        return elements.reshape(B, N, elements.shape[2], -1)[:, :, 0, :d]
+    if orbits is None or orbits.dim() != 3 or tuple(orbits.shape[:2]) != (B, N) or orbits.shape[-1] < 1:
+        got = None if orbits is None else tuple(orbits.shape)
+        raise ValueError(f"orbits must be (B, N, q >= 1) = ({B}, {N}, >= 1) with |x| first for the rotation "
+                         f"group {group!r} (see orbit_invariants), got {got}")
+    direction = group.matrix(elements[:, :, 0])[..., :, 0]  # u e_0
+    return orbits[..., :1].to(direction.dtype) * direction
+
+
+def point_neighborhoods(
+    points: torch.Tensor,
+    mask: torch.Tensor,
+    num_neighbors: int,
+    radius: float | None = None,
+    num_samples: int | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Queries and neighbourhoods of a (padded) cloud: ``(q_idx, q_valid, idx, valid)``.
+
+    ``q_idx`` ``(B, M)``: farthest-point samples when ``num_samples`` is given, else ``None``
+    (every point is a query, ``M = N``); ``q_valid`` ``(B, M)``; ``idx``/``valid``
+    ``(B, M, K)``: the ``num_neighbors`` nearest points of each query (within ``radius`` if
+    given), as :func:`knn_neighbors` / :func:`radius_neighbors`.
+
+    Example:
+        >>> import torch
+        >>> pts = torch.randn(2, 10, 3)
+        >>> q_idx, q_valid, idx, valid = point_neighborhoods(pts, torch.ones(2, 10, dtype=torch.bool), 4,
+        ...                                                  num_samples=5)
+        >>> q_idx.shape, idx.shape
+        (torch.Size([2, 5]), torch.Size([2, 5, 4]))
+    """
+    if num_samples is not None:
+        q_idx, q_valid = farthest_point_sampling(points, num_samples, mask)
+        q_valid = q_valid & torch.gather(mask, 1, q_idx)
+        q_pts = gather_points(points, q_idx)
+    else:
+        q_idx, q_valid, q_pts = None, mask, points
+    if radius is None:
+        idx, valid = knn_neighbors(points, num_neighbors, mask, q_pts, q_valid)
+    else:
+        idx, valid = radius_neighbors(points, radius, num_neighbors, mask, q_pts, q_valid)
+    return q_idx, q_valid, idx, valid
+
+
+def _rotation_frames(
+    group: Group, points: torch.Tensor, mask: torch.Tensor, S: int, frames: str,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """SO2/SO3 elements ``(B, N, S, *shape)`` with ``u e_0 = x / |x|`` (origin-fixing lift)."""
+    tiny = torch.finfo(points.dtype).tiny
+    if isinstance(group, SO2):
+        if S != 1:
+            raise ValueError(f"num_frames must be 1 for {group!r} on R^2 (the stabiliser of x != 0 is "
+                             f"trivial), got {S}")
+        return torch.atan2(points[..., 1], points[..., 0])[..., None, None]
+    B, N, _ = points.shape
+    e1 = points / torch.linalg.vector_norm(points, dim=-1, keepdim=True).clamp_min(tiny)
+    e1 = e1.unsqueeze(2).expand(B, N, S, 3)
+    if frames == "neighbors":  # directions to the S nearest other points, orthogonal to x
+        idx, _ = knn_neighbors(points, S + 1, mask)
+        ref = gather_points(points, idx[..., 1:])
+    elif frames == "sample":
+        ref = torch.randn(B, N, S, 3, generator=generator, dtype=points.dtype).to(points.device)
+    else:  # the same S angles about x for every point, from the axis least aligned with x
+        axis = torch.eye(3, dtype=points.dtype, device=points.device)[e1[..., 0, :].abs().argmin(-1)]
+        t = torch.arange(S, dtype=points.dtype, device=points.device) * (2 * torch.pi / S)
+        a = axis - (axis * e1[..., 0, :]).sum(-1, keepdim=True) * e1[..., 0, :]
+        a = a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(tiny)
+        b = torch.linalg.cross(e1[..., 0, :], a, dim=-1)
+        ref = torch.cos(t)[:, None] * a.unsqueeze(2) + torch.sin(t)[:, None] * b.unsqueeze(2)
+    e2 = ref - (ref * e1).sum(-1, keepdim=True) * e1
+    e2 = e2 / torch.linalg.vector_norm(e2, dim=-1, keepdim=True).clamp_min(tiny)
+    e3 = torch.linalg.cross(e1, e2, dim=-1)
+    return torch.stack([e1, e2, e3], dim=-1)
+
+
 def _neighbor_frames(
     group: SemidirectProduct, points: torch.Tensor, mask: torch.Tensor, S: int
 ) -> torch.Tensor:
@@ -250,6 +397,13 @@ def lift_points(
         compact H): LieConv's Monte-Carlo lift, equivariant in distribution;
       - ``frames="grid"``: the same ``H.grid(S)`` for every point (identity first).
 
+    * ``SO2`` / ``SO3`` (rotations fixing the origin): ``u`` with ``u e_0 = x / |x|`` (SO2: the
+      angle of ``x``, ``S = 1``; SO3: ``S`` elements of the stabiliser circle, the second axis
+      pointing at the ``s``-th nearest neighbour's component orthogonal to ``x``
+      (``"neighbors"``, exact: ``lift(R x) = R lift(x)``), a random direction (``"sample"``) or
+      ``S`` equally spaced angles (``"grid"``)). Pass :func:`orbit_invariants` (``|x|``) to the
+      layers as ``orbits``.
+
     Padding points (``mask`` False) get lifted too; layers ignore them.
 
     Example:
@@ -261,19 +415,21 @@ def lift_points(
         (torch.Size([1, 6, 2, 12]), True)
     """
     points, mask = check_points(points, mask)
-    d = translation_dim(group)
+    d = point_dim(group)
     if points.shape[-1] != d:
         raise ValueError(
             f"points must have d = {d} coordinates for {group!r}, got shape {tuple(points.shape)}"
         )
     S = check_positive_int(num_frames, "num_frames")
     B, N, _ = points.shape
+    if frames not in FRAME_MODES:
+        raise ValueError(f"frames must be one of {FRAME_MODES}, got {frames!r}")
+    if _is_rotation(group):
+        return _rotation_frames(group, points, mask, S, frames, generator)
     if isinstance(group, Translations):
         if S != 1:
             raise ValueError(f"num_frames must be 1 for {group!r} (trivial stabiliser), got {S}")
         return points.unsqueeze(2)
-    if frames not in FRAME_MODES:
-        raise ValueError(f"frames must be one of {FRAME_MODES}, got {frames!r}")
     H = group.H
     if frames == "neighbors":
         if not isinstance(H, (SO2, SO3)):

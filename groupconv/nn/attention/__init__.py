@@ -11,6 +11,7 @@ from .attentive import (
     GroupSpatialAttention,
     attention_memory_elements,
 )
+from .point_attention import LiftingPointSelfAttention, PointSelfAttention
 from .positional import GroupRelativeEncoder, RelativePositionEncoder, TokenShiftField
 from .self_attention import GroupSelfAttention, LiftingSelfAttention, SetSelfAttention
 from .transformer import ChannelLayerNorm, GroupTransformer, TransformerBlock
@@ -19,6 +20,8 @@ __all__ = [
     "GroupSelfAttention",
     "LiftingSelfAttention",
     "SetSelfAttention",
+    "LiftingPointSelfAttention",
+    "PointSelfAttention",
     "AttentiveGroupConv",
     "AttentiveLiftingConv",
     "CoAttentiveGroupConv",

@@ -31,10 +31,11 @@ layer approximates the same integral ``int x(s) psi(s - t) ds`` at any resolutio
 additionally low-pass filters kernels evaluated at a *higher* rate; that is left to the
 anti-aliasing regulariser.)
 
-**Irregular sampling** (1-D): ``forward(x, positions)`` with ``positions`` ``(L,)`` or ``(B, L)``
-in ``[-1, 1]`` evaluates the kernel net on all ``L x L`` pairs and sums with Voronoi quadrature
-weights (``(s_{k+1} - s_{k-1}) / 2``, one-sided at the ends) normalised by ``dp(L_ref)``; on a
-regular grid it reproduces the regular result. Memory ``O(B L^2 C_out C_in)``.
+**Irregular sampling** (2-D/3-D point clouds, Monte-Carlo weights and padding masks:
+:mod:`groupconv.nn.continuous.irregular`). 1-D: ``forward(x, positions)`` with ``positions``
+``(L,)`` or ``(B, L)`` in ``[-1, 1]`` evaluates the kernel net on all ``L x L`` pairs and sums
+with Voronoi quadrature weights (``(s_{k+1} - s_{k-1}) / 2``, one-sided at the ends) normalised
+by ``dp(L_ref)``; on a regular grid it reproduces the regular result. Memory ``O(B L^2 C_out C_in)``.
 
 **Caching.** In eval mode with autograd disabled the sampled kernel is cached in a
 non-persistent buffer keyed on the input size, device, dtype and the ``_version`` counters of
@@ -384,11 +385,21 @@ class _ContinuousConvNd(nn.Module):
     def _mix(self, y: Tensor) -> Tensor:
         return y
 
-    def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
-        """Convolve ``x`` ``(B, C_in, *spatial)``; ``positions`` for irregular 1-D samples.
+    def forward(self, x: Tensor, positions: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """Convolve ``x`` ``(B, C_in, *spatial)``; ``positions`` for irregular samples.
 
-        Returns ``(B, C_out, *spatial)`` (same spatial size as the input).
+        Returns ``(B, C_out, *spatial)`` (same spatial size as the input). 2-D/3-D: ``x``
+        ``(B, C_in, N)`` at ``positions`` ``(N, D)`` or ``(B, N, D)`` with an optional padding
+        ``mask`` ``(B, N)`` (:mod:`groupconv.nn.continuous.irregular`).
         """
+        if positions is not None and self.data_dim > 1:
+            from .irregular import irregular_conv
+
+            return irregular_conv(self, x, positions, mask)
+        if mask is not None:
+            raise ValueError("mask= is for irregular 2-D/3-D positions; 1-D positions use the Voronoi "
+                             f"weights of the given samples (data_dim={self.data_dim}, "
+                             f"positions={'given' if positions is not None else None})")
         x = self._check_input(x)
         if positions is not None:
             return self._mix(self._irregular(x, positions))

@@ -1,7 +1,7 @@
 """Group convolutions on point clouds (LieConv-style, Finzi et al. 2020).
 
 A point cloud ``(B, N, d)`` is lifted to group elements ``u`` ``(B, N, S, *element_shape)`` by
-:func:`~groupconv.functional.points.lift_points`; :class:`PointGroupConv` then computes
+:func:`~groupconv.functional.points.lift_points`; :class:`PointGroupConv` then computes::
 
     y(u) = 1/|nbhd(u)| * sum_{v in nbhd(u)} k(log(u^-1 v), q_u, q_v) f(v)
 
@@ -42,11 +42,13 @@ from ..._validation import check_positive_int, check_tensor
 from ...functional.points import (
     farthest_point_sampling,
     gather_points,
-    knn_neighbors,
-    radius_neighbors,
-    translation_dim,
+    lifted_positions,
+    point_dim,
+    point_neighborhoods,
 )
 from ...groups.base import Group
+from ...groups.rotations import SO2
+from ...groups.so3 import SO3
 from ...kernels.base import KernelNet
 from ...kernels.nets import MLP
 
@@ -69,7 +71,9 @@ class PointGroupConv(nn.Module):
     """Continuous group convolution on lifted point clouds (see the module docstring).
 
     Args:
-        group: ``Translations(d)`` or a semidirect product ``R^d ⋊ H`` (SE2, SE3, E2, Sim2, ...).
+        group: ``Translations(d)``, a semidirect product ``R^d ⋊ H`` (SE2, SE3, E2, Sim2, ...)
+            or a rotation group fixing the origin (``SO2``, ``SO3``): then ``orbit_dim >= 1`` and
+            the first orbit column is ``|x|`` (:func:`~groupconv.functional.points.orbit_invariants`).
         in_channels, out_channels: feature channels.
         num_neighbors: ``K``, the neighbours (points, each with its fibre) per query point.
         radius: if given, neighbours farther than ``radius`` are dropped (up to ``K`` kept).
@@ -79,7 +83,8 @@ class PointGroupConv(nn.Module):
         kernel_hidden, kernel_layers: size of the default MLP kernel net (Swish activations).
         kernel_net: a :class:`~groupconv.kernels.KernelNet` to use instead (``in_features`` must
             be the coordinate length plus ``2 * orbit_dim``, ``out_features == kernel_channels``).
-        orbit_dim: length of the per-point orbit identifiers ``q`` passed to ``forward``.
+        orbit_dim: length of the per-point orbit identifiers ``q`` passed to ``forward``. With
+            ``num_samples``, gather them for the next layer with :meth:`sample_indices`.
         coordinates: ``"embedding"`` (default: ``group.embedding(u^-1 v)``, the translation part
             of ``u^-1 v`` and cos/sin (SO2) or the matrix (SO3) of its rotation, continuous
             everywhere) or ``"log"`` (exponential coordinates ``group.log(u^-1 v)``). ``log`` has
@@ -88,6 +93,11 @@ class PointGroupConv(nn.Module):
             coordinate there: use it with sampled frames only.
         coordinate_scale: divides the coordinates before the kernel net (e.g. the point spacing).
         bias: add a learnable bias.
+        chang_init, chang_gain: at the first forward, rescale the kernel net's output layer once
+            (its persistent Chang flag, as the continuous convolutions' ``"energy"`` rule) so that
+            unit-variance white features give output variance ``chang_gain`` on that batch's
+            neighbourhoods: the effective kernel ``K_oi(v) = sum_h W_{o,hi} k_h(v) / n`` gets
+            ``mean_o sum_{i,v} K_oi(v)^2 = chang_gain``. Without it the output std is ~0.1.
 
     Example:
         >>> import torch
@@ -115,12 +125,18 @@ class PointGroupConv(nn.Module):
         coordinates: str = "embedding",
         coordinate_scale: float = 1.0,
         bias: bool = True,
+        chang_init: bool = True,
+        chang_gain: float = 1.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.chang_init = bool(chang_init)
+        if not (math.isfinite(float(chang_gain)) and float(chang_gain) > 0):
+            raise ValueError(f"chang_gain must be a positive finite float, got {chang_gain}")
+        self.chang_gain = float(chang_gain)
         self.group = group
-        self.d = translation_dim(group)
+        self.d = point_dim(group)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.num_neighbors = check_positive_int(num_neighbors, "num_neighbors")
@@ -137,6 +153,10 @@ class PointGroupConv(nn.Module):
         self.orbit_dim = int(orbit_dim)
         if self.orbit_dim < 0:
             raise ValueError(f"orbit_dim must be >= 0, got {orbit_dim}")
+        self._rotation = isinstance(group, (SO2, SO3))
+        if self.orbit_dim < 1 and self._rotation:
+            raise ValueError(f"orbit_dim must be >= 1 for the rotation group {group!r} (|x| identifies the "
+                             f"orbit of a point; see orbit_invariants), got {orbit_dim}")
         self.kernel_channels = check_positive_int(kernel_channels, "kernel_channels")
         coord_dim = group.algebra_dim if coordinates == "log" else group.embedding_dim
         n_in = coord_dim + 2 * self.orbit_dim
@@ -151,6 +171,53 @@ class PointGroupConv(nn.Module):
         self.kernel_net = kernel_net
         self.linear = nn.Linear(self.kernel_channels * self.in_channels, self.out_channels, bias=bias,
                                 device=device, dtype=dtype)
+
+    def sample_indices(
+        self, elements: torch.Tensor, mask: torch.Tensor | None = None, orbits: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Indices ``(B, num_samples)`` of the points ``forward`` keeps (``None`` without
+        ``num_samples``): gather per-point data (orbits, positions) for the next layer with
+        :func:`~groupconv.functional.points.gather_points`.
+
+        Example:
+            >>> import torch
+            >>> from groupconv.groups import SE2
+            >>> from groupconv.functional.points import lift_points
+            >>> conv = PointGroupConv(SE2(), 1, 2, num_neighbors=3, num_samples=4)
+            >>> conv.sample_indices(lift_points(SE2(), torch.randn(1, 9, 2))).shape
+            torch.Size([1, 4])
+        """
+        if self.num_samples is None:
+            return None
+        B, N = elements.shape[:2]
+        mask = torch.ones(B, N, dtype=torch.bool, device=elements.device) if mask is None else mask.bool()
+        return farthest_point_sampling(self._positions(elements, orbits), self.num_samples, mask)[0]
+
+    def _positions(self, elements: torch.Tensor, orbits: torch.Tensor | None) -> torch.Tensor:
+        if self._rotation:
+            return lifted_positions(self.group, elements, orbits)
+        B, N, S = elements.shape[:3]
+        return elements.reshape(B, N, S, -1)[:, :, 0, : self.d]
+
+    def _chang_pending(self) -> bool:
+        net = self.kernel_net
+        return self.chang_init and hasattr(net, "chang_initialize_") and not getattr(
+            net, "is_chang_initialized", True)
+
+    def _chang(self, coords: torch.Tensor, w: torch.Tensor, count: torch.Tensor,
+               q_valid: torch.Tensor) -> None:
+        """One-shot energy rule (see ``chang_init``): runs once, at the first forward."""
+        with torch.no_grad():
+            k = self.kernel_net(coords) * (w / count[..., None])[:, :, None, :, None, None]
+            k = k.flatten(3, 4)  # (B, M, S, K*S, h)
+            gram = torch.einsum("bmsvh,bmsvg->bmshg", k, k)  # sum_v k_h k_g / n^2 per query
+            wq = q_valid.to(k.dtype)[:, :, None, None, None]
+            gram = (gram * wq).sum((0, 1, 2)) / (wq.sum() * k.shape[2]).clamp_min(1.0)
+            W = self.linear.weight.reshape(self.out_channels, self.kernel_channels, self.in_channels)
+            energy = torch.einsum("ohi,hg,ogi->", W, gram.to(W.dtype), W) / self.out_channels
+            factor = (self.chang_gain / energy.clamp_min(torch.finfo(W.dtype).tiny)).sqrt()
+            self.kernel_net.chang_initialize_(self.kernel_channels * self.in_channels, self.chang_gain,
+                                              factor=factor)
 
     def extra_repr(self) -> str:
         return (f"{self.group!r}, {self.in_channels}, {self.out_channels}, "
@@ -198,20 +265,12 @@ class PointGroupConv(nn.Module):
         ``(B, N, orbit_dim)``. Outputs at padding points are zero.
         """
         elements, features, mask = self._check(elements, features, mask, orbits)
-        G, d = self.group, self.d
+        G = self.group
         B, N, S = elements.shape[:3]
-        flat = elements.reshape(B, N, S, -1)
-        pts = flat[:, :, 0, :d]
-        if self.num_samples is not None:
-            q_idx, q_valid = farthest_point_sampling(pts, self.num_samples, mask)
-            q_valid = q_valid & torch.gather(mask, 1, q_idx)
-            u, q_pts = gather_points(elements, q_idx), gather_points(pts, q_idx)
-        else:
-            q_idx, q_valid, u, q_pts = None, mask, elements, pts
-        if self.radius is None:
-            idx, valid = knn_neighbors(pts, self.num_neighbors, mask, q_pts, q_valid)
-        else:
-            idx, valid = radius_neighbors(pts, self.radius, self.num_neighbors, mask, q_pts, q_valid)
+        pts = self._positions(elements, orbits)
+        q_idx, q_valid, idx, valid = point_neighborhoods(pts, mask, self.num_neighbors, self.radius,
+                                                         self.num_samples)
+        u = elements if q_idx is None else gather_points(elements, q_idx)
         v = gather_points(elements, idx)  # (B, M, K, S, *shape)
         fv = gather_points(features, idx)  # (B, M, K, S, C)
         u_inv = G.inverse(u)
@@ -225,10 +284,13 @@ class PointGroupConv(nn.Module):
             shp = coords.shape[:-1]
             coords = torch.cat([coords, q_u[:, :, None, None, None].expand(*shp, -1),
                                 q_v[:, :, None, :, None].expand(*shp, -1)], -1)
-        kern = self.kernel_net(coords.to(self.linear.weight.dtype))  # (B, M, S, K, S, h)
-        w = valid.to(kern.dtype)
-        kern = kern * w[:, :, None, :, None, None]
+        coords = coords.to(self.linear.weight.dtype)
+        w = valid.to(coords.dtype)
         count = (w.sum(-1) * S).clamp_min(1.0)  # Monte-Carlo normalisation: valid neighbour elements
+        if self._chang_pending():
+            self._chang(coords, w, count, q_valid)
+        kern = self.kernel_net(coords)  # (B, M, S, K, S, h)
+        kern = kern * w[:, :, None, :, None, None]
         z = torch.einsum("bmskth,bmkti->bmshi", kern, fv.to(kern.dtype)) / count[:, :, None, None, None]
         y = self.linear(z.flatten(-2)) * q_valid[:, :, None, None].to(kern.dtype)
         return LiftedPoints(u, y, q_valid)

@@ -310,8 +310,8 @@ def test_errors_name_the_argument():
     layer(_x(1, 2, 16))
     with pytest.raises(ValueError, match="positions must have shape"):
         layer(_x(1, 2, 16), positions=torch.linspace(-1, 1, 15))
-    with pytest.raises(NotImplementedError, match="data_dim=1"):
-        CKConv(2, 3, data_dim=2, kernel_size=3)(_x(1, 2, 5, 5), positions=torch.zeros(25))
+    with pytest.raises(ValueError, match="x must be point features"):  # 2-D positions: (B, C, N) points
+        CKConv(2, 3, data_dim=2, kernel_size=3)(_x(1, 2, 5, 5), positions=torch.zeros(25, 2))
 
 
 # ------------------------------------------------------------------------ devices/dtypes

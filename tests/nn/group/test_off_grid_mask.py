@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-import groupconv.nn.group.gconv_weights as gconv_module
 import groupconv.nn.group.gconv_basis as basis_module
+import groupconv.nn.group.gconv_weights as gconv_module
 from groupconv.groups import SO2, CyclicGroup
 from groupconv.nn import GroupConv, LiftingConv
 from groupconv.nn.group.gconv_basis import steerable_window

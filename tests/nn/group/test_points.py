@@ -19,7 +19,7 @@ from groupconv.functional.points import (
     lift_points,
     radius_neighbors,
 )
-from groupconv.groups import SE2, SE3, SO3, Permutations, Sim2, Translations
+from groupconv.groups import SE2, SE3, SO3, CyclicGroup, Permutations, Sim2, Translations
 from groupconv.nn import PointGroupConv
 from groupconv.spaces import (
     LiftedPointField,
@@ -148,7 +148,7 @@ def test_lift_modes_and_errors():
     with pytest.raises(ValueError, match="points must have d = 3"):
         lift_points(SE3(), x)
     with pytest.raises(TypeError, match="group must be Translations"):
-        lift_points(SO3(), torch.randn(1, 4, 3))
+        lift_points(CyclicGroup(4), torch.randn(1, 4, 2))
 
 
 # ---------------------------------------------------------------- equivariance with the kit
