@@ -43,8 +43,8 @@ class Classifier(torch.nn.Module):
     def __init__(self, G, samples=(None, 7), dtype=torch.float64, **kw):
         super().__init__()
         self.d = G.space_dim
-        self.net = PointGResNet(G, C, 5, channels=8, num_blocks=len(samples), num_neighbors=5, num_samples=samples,
-                                kernel_hidden=16, kernel_channels=8, dtype=dtype, **kw).eval()
+        self.net = PointGResNet(G, C, 5, channels=8, num_blocks=len(samples), num_neighbors=5,
+                                num_samples=samples, kernel_hidden=16, kernel_channels=8, dtype=dtype, **kw).eval()
 
     def forward(self, x):
         return self.net(*_split(x, self.d))
@@ -100,7 +100,8 @@ def test_permutations_of_the_point_order(name):
     x = _cloud(G, N=N, pad=0)
     perms = TokenField(Permutations(N))
     gen = torch.Generator().manual_seed(7)
-    elements = torch.cat([perms.exact_elements(), torch.stack([torch.randperm(N, generator=gen) for _ in range(2)])])
+    extra = torch.stack([torch.randperm(N, generator=gen) for _ in range(2)])
+    elements = torch.cat([perms.exact_elements(), extra])
     assert_equivariant(Classifier(G), x, elements, in_field=perms, out_field=TrivialField())
     arrows = Arrows(G)
 
@@ -170,7 +171,8 @@ def test_padding_points_change_nothing(head):
     net = PointGResNet(G, C, 3, channels=8, num_blocks=2, num_neighbors=5, num_samples=samples, head=head,
                        dtype=torch.float64).eval()
     gen = torch.Generator().manual_seed(3)
-    pts, f = torch.randn(1, 10, 2, generator=gen, dtype=torch.float64), torch.randn(1, 10, C, dtype=torch.float64)
+    pts = torch.randn(1, 10, 2, generator=gen, dtype=torch.float64)
+    f = torch.randn(1, 10, C, generator=gen, dtype=torch.float64)
     ref = net(pts, f)
     pad_pts = torch.cat([pts, 100 * torch.randn(1, 4, 2, generator=gen, dtype=torch.float64)], 1)
     pad_f = torch.cat([f, torch.randn(1, 4, C, generator=gen, dtype=torch.float64)], 1)

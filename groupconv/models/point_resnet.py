@@ -229,10 +229,12 @@ class PointGResNet(nn.Module):
             raise ValueError(f"norm must be one of {POINT_NORMS}, got {norm!r}")
         samples = [None] * self.num_blocks if num_samples is None else list(num_samples)
         if len(samples) != self.num_blocks:
-            raise ValueError(f"num_samples must have num_blocks={self.num_blocks} entries, got {len(samples)}")
+            raise ValueError(
+                f"num_samples must have num_blocks={self.num_blocks} entries, got {len(samples)}"
+            )
         if head == "equivariant" and any(s is not None for s in samples):
-            raise ValueError(f"head='equivariant' outputs a vector per input point: num_samples must be all "
-                             f"None, got {tuple(samples)}")
+            raise ValueError(f"head='equivariant' outputs a vector per input point: num_samples must "
+                             f"be all None, got {tuple(samples)}")
         self.head, self.frames, self.num_samples = head, frames, tuple(samples)
         fk = {"device": device, "dtype": dtype}
         ck = {"kernel_channels": kernel_channels, "kernel_hidden": kernel_hidden,
@@ -253,7 +255,8 @@ class PointGResNet(nn.Module):
             self.readout = nn.Linear(channels, out_channels * self.d, **fk)
 
     def extra_repr(self) -> str:
-        return f"{self.group!r}, head={self.head!r}, num_frames={self.num_frames}, num_samples={self.num_samples}"
+        return (f"{self.group!r}, head={self.head!r}, num_frames={self.num_frames}, "
+                f"num_samples={self.num_samples}")
 
     def lift(self, points: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The lifted elements ``(B, N, S, *element_shape)`` the network convolves."""
@@ -268,7 +271,9 @@ class PointGResNet(nn.Module):
         u = self.lift(points, mask)
         if features is None:
             if self.in_channels != 1:
-                raise ValueError(f"features=None means one constant channel, but in_channels={self.in_channels}")
+                raise ValueError(
+                    f"features=None means one constant channel, but in_channels={self.in_channels}"
+                )
             features = points.new_ones(*points.shape[:2], 1)
         h = self.embed(u, features, mask)
         for block in self.blocks:
