@@ -44,7 +44,8 @@ class Classifier(torch.nn.Module):
         super().__init__()
         self.d = G.space_dim
         self.net = PointGResNet(G, C, 5, channels=8, num_blocks=len(samples), num_neighbors=5,
-                                num_samples=samples, kernel_hidden=16, kernel_channels=8, dtype=dtype, **kw).eval()
+                                num_samples=samples, kernel_hidden=16, kernel_channels=8, dtype=dtype,
+                                **kw).eval()
 
     def forward(self, x):
         return self.net(*_split(x, self.d))

@@ -242,7 +242,8 @@ class PointGResNet(nn.Module):
         self.embed = PointGroupConv(group, in_channels, channels, num_neighbors=num_neighbors, radius=radius,
                                     **ck, **fk)  # type: ignore[arg-type]
         self.blocks = nn.ModuleList(
-            PointResBlock(group, channels, num_neighbors=num_neighbors, radius=radius, num_samples=s, norm=norm,
+            PointResBlock(group, channels, num_neighbors=num_neighbors, radius=radius, num_samples=s,
+                          norm=norm,
                           **ck, **fk)  # type: ignore[arg-type]
             for s in samples
         )
