@@ -222,7 +222,8 @@ def compare_point_models(
     run's validation-selected epoch), ``invariance_error`` (max over seeds of
     :func:`invariance_error` on 64 test clouds, 4 random elements of the model's group -- the
     data's symmetry group for the invariant model, translations for the others -- and, under
-    ``"rotation_error"``, of the full SE(d)), ``time_s`` (total seconds) and ``runs``.
+    ``"rotation_error"``, of the full SE(d)), ``logit_scale`` (max ``|f(x)|`` on those clouds, the
+    scale float32 rounding is relative to), ``time_s`` (total seconds) and ``runs``.
     ``callback(row_so_far, net, result)`` sees every trained network.
     """
     exp = get_experiment(experiment)
@@ -230,7 +231,7 @@ def compare_point_models(
     rows = []
     for frac in fracs:
         for m in models:
-            runs, inv, rot, t0 = [], 0.0, 0.0, time.perf_counter()
+            runs, inv, rot, scale, t0 = [], 0.0, 0.0, 0.0, time.perf_counter()
             for seed in seeds:
                 over = {**(config or {}), "model": m, "seed": int(seed)}
                 if frac is not None:
@@ -242,6 +243,8 @@ def compare_point_models(
                 res = fit(net, data, **kw)
                 net = net.cpu().eval()
                 x = data.test.tensors[0][:64]
+                with torch.no_grad():
+                    scale = max(scale, float(net(x).abs().max()))
                 inv = max(inv, invariance_error(net, x, point_group(m)))
                 full = SE3() if net.d == 3 else SE2()
                 rot = max(rot, invariance_error(net, x, full))
@@ -254,7 +257,7 @@ def compare_point_models(
                 "experiment": experiment, "model": m, "train_fraction": frac, "params": runs[0]["params"],
                 "test_accuracy": seed_summary([r["test_accuracy"] for r in runs]),
                 "best_val_accuracy": seed_summary([r["best_val_accuracy"] for r in runs]),
-                "invariance_error": inv, "rotation_error": rot,
+                "invariance_error": inv, "rotation_error": rot, "logit_scale": scale,
                 "time_s": time.perf_counter() - t0, "runs": runs,
             })
     return rows
