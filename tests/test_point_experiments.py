@@ -23,7 +23,8 @@ def test_tetris_shapes_are_the_eight_four_cube_polycubes():
     assert raw.shape == (8, 4, 3) and len(TETRIS_SHAPES) == 8
     for pts in raw:  # four unit cubes, face-connected: >= 3 unit-distance pairs, no duplicates
         d = torch.cdist(pts, pts)
-        assert int(((d - 1).abs() < 1e-9).sum()) // 2 >= 3 and float(d[~torch.eye(4, dtype=bool)].min()) > 0.99
+        assert int(((d - 1).abs() < 1e-9).sum()) // 2 >= 3
+        assert float(d[~torch.eye(4, dtype=bool)].min()) > 0.99
     # chiral_1 and chiral_2 are mirror images of each other, but not related by a rotation
     a, b = raw[0], raw[1]
     da, db = torch.cdist(a, a), torch.cdist(b, b)
@@ -53,7 +54,8 @@ def test_tetris_splits_canonical_train_rotated_test():
         centred = pts - pts.mean(1, keepdim=True)
         ref = shapes[y]
         if rotated:  # same distances (a rigid motion), different coordinates
-            torch.testing.assert_close(torch.cdist(centred, centred), torch.cdist(ref, ref), atol=1e-5, rtol=0)
+            dist = torch.cdist(centred, centred)
+            torch.testing.assert_close(dist, torch.cdist(ref, ref), atol=1e-5, rtol=0)
             R = d.info["rotations"]
             torch.testing.assert_close(centred, ref @ R.transpose(-1, -2), atol=1e-5, rtol=0)
         else:
