@@ -223,3 +223,25 @@ def test_argument_errors_name_the_argument():
         PointGResNet(Translations(2), 1, 2, num_frames=2)
     with pytest.raises(ValueError, match="in_channels=3"):
         PointGResNet(SE2(), 3, 2, num_blocks=0)(torch.randn(1, 5, 2))
+
+
+def test_block_skip_path_takes_the_points_the_convolution_keeps():
+    from groupconv.functional.points import farthest_point_sampling, gather_points, lift_points
+    from groupconv.models import PointResBlock
+
+    G = SE2()
+    gen = torch.Generator().manual_seed(2)
+    pts = torch.randn(2, 11, 2, generator=gen, dtype=torch.float64)
+    mask = torch.ones(2, 11, dtype=torch.bool)
+    mask[1, 8:] = False
+    u = lift_points(G, pts, mask, num_frames=2)
+    f = torch.randn(2, 11, 2, 4, generator=gen, dtype=torch.float64)
+    block = PointResBlock(G, 4, num_neighbors=4, num_samples=5, dtype=torch.float64).eval()
+    torch.nn.init.zeros_(block.linear.weight)
+    torch.nn.init.zeros_(block.linear.bias)  # the residual branch is off: out = skip
+    out = block(u, f, mask)
+    idx, valid = farthest_point_sampling(pts, 5, mask)
+    torch.testing.assert_close(out.elements, gather_points(u, idx))
+    expected = gather_points(f, idx) * valid[:, :, None, None]
+    torch.testing.assert_close(out.features, expected)
+    assert torch.equal(out.mask, valid)
