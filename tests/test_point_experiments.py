@@ -122,12 +122,15 @@ def test_compare_point_models_summarises_seeds():
 # ------------------------------------------------------------------------ training claims
 @pytest.mark.training
 def test_tetris_se3_generalises_to_every_rotation_and_t3_does_not():
-    """3 seeds, defaults (~1 min on 2 busy cores): SE(3) 100 % on randomly rotated shapes, T(3)
-    near chance; the trained SE(3) network is invariant to float32 rounding."""
+    """3 seeds, defaults (~100 s on 2 heavily loaded cores): SE(3) 100 % on randomly rotated
+    shapes, T(3) near chance; the trained SE(3) network is invariant up to float32 rounding
+    (measured: max |f(g x) - f(x)| = 1.6e-5 at logits up to 4.0, i.e. 4e-6 relative)."""
     rows = {r["model"]: r for r in compare_point_models("tetris-3d", ["se3", "t3"], seeds=(0, 1, 2),
                                                           device="cpu")}
     se3, t3 = rows["se3"], rows["t3"]
     assert se3["test_accuracy"]["min"] == 1.0 and se3["best_val_accuracy"]["min"] == 1.0
-    assert t3["test_accuracy"]["max"] <= 0.5 and t3["best_val_accuracy"]["mean"] >= 0.9
+    # T(3) learns the upright shapes (measured: validation 91.7 +- 7.2 %) but not their rotations
+    # (measured: 16.2 +- 3.7 %, chance 12.5 %)
+    assert t3["test_accuracy"]["max"] <= 0.5 and t3["best_val_accuracy"]["mean"] >= 0.75
     assert se3["invariance_error"] <= 1e-5 * se3["logit_scale"]
     assert t3["rotation_error"] > 0.1
