@@ -42,8 +42,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .._validation import check_positive_int
-from ..functional.points import farthest_point_sampling, gather_points, lift_points, translation_dim
+from .._validation import check_positive_int, check_tensor
+from ..functional.points import (
+    check_points,
+    farthest_point_sampling,
+    gather_points,
+    lift_points,
+    translation_dim,
+)
 from ..groups.base import Group
 from ..groups.euclidean import Translations
 from ..nn.group.points import LiftedPoints, PointGroupConv
@@ -92,11 +98,19 @@ class MaskedNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` ``(B, N, S, C)`` with real points ``mask`` ``(B, N)``."""
+        x = check_tensor(x, "x")
+        if x.dim() != 4 or x.shape[-1] != self.channels or not x.is_floating_point():
+            raise ValueError(f"x must be float lifted features (B, N, S, C={self.channels}), got shape "
+                             f"{tuple(x.shape)} and dtype {x.dtype}")
+        mask = check_tensor(mask, "mask")
+        if tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"mask must have shape (B, N) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
         w = mask.to(x.dtype)[:, :, None, None]
         if self.kind == "none":
             return x * w
+        weight, bias = self.weight.to(x.dtype), self.bias.to(x.dtype)
         if self.kind == "layer":
-            y = nn.functional.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
+            y = nn.functional.layer_norm(x, (self.channels,), weight, bias, self.eps)
             return y * w
         if self.training:
             count = (w.sum() * x.shape[2]).clamp_min(1.0)
@@ -104,11 +118,11 @@ class MaskedNorm(nn.Module):
             var = ((x - mean).pow(2) * w).sum((0, 1, 2)) / count
             with torch.no_grad():
                 unbiased = var * count / (count - 1).clamp_min(1.0)
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_var.lerp_(unbiased.detach(), self.momentum)
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_(unbiased.detach().to(self.running_var.dtype), self.momentum)
         else:
-            mean, var = self.running_mean, self.running_var
-        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+            mean, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
+        y = (x - mean) * torch.rsqrt(var + self.eps) * weight + bias
         return y * w
 
 
@@ -146,8 +160,7 @@ class PointResBlock(nn.Module):
     def forward(self, elements: torch.Tensor, features: torch.Tensor, mask: torch.Tensor | None = None,
                 orbits: torch.Tensor | None = None) -> LiftedPoints:
         """Apply the block; returns :class:`~groupconv.nn.LiftedPoints` on the output points."""
-        if mask is None:
-            mask = torch.ones(elements.shape[:2], dtype=torch.bool, device=elements.device)
+        elements, features, mask = self.conv._check(elements, features, mask, orbits)
         h = self.conv(elements, self.act(self.norm1(features, mask)), mask, orbits)
         y = self.linear(self.act(self.norm2(h.features, h.mask)))
         skip = features
@@ -269,13 +282,18 @@ class PointGResNet(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """``points`` ``(B, N, d)``, ``features`` ``(B, N, in_channels)`` (default ones), ``mask``
         ``(B, N)`` bool; returns ``(B, out_channels)`` or ``(B, N, out_channels, d)``."""
-        u = self.lift(points, mask)
+        points, mask = check_points(points, mask)
         if features is None:
             if self.in_channels != 1:
                 raise ValueError(
                     f"features=None means one constant channel, but in_channels={self.in_channels}"
                 )
             features = points.new_ones(*points.shape[:2], 1)
+        features = check_tensor(features, "features")
+        if tuple(features.shape) != (*points.shape[:2], self.in_channels):
+            raise ValueError(f"features must have shape (B, N, in_channels) = "
+                             f"{(*points.shape[:2], self.in_channels)}, got {tuple(features.shape)}")
+        u = self.lift(points, mask)
         h = self.embed(u, features, mask)
         for block in self.blocks:
             h = block(h.elements, h.features, h.mask)
