@@ -122,8 +122,8 @@ def test_compare_point_models_summarises_seeds():
 # ------------------------------------------------------------------------ training claims
 @pytest.mark.training
 def test_tetris_se3_generalises_to_every_rotation_and_t3_does_not():
-    """3 seeds, defaults (~100 s on 2 heavily loaded cores): SE(3) 100 % on randomly rotated
-    shapes, T(3) near chance; the trained SE(3) network is invariant up to float32 rounding
+    """3 seeds, defaults (11 s on a quiet machine, ~100 s at load 10 on 2 cores): SE(3) 100 % on
+    randomly rotated shapes, T(3) near chance; the trained SE(3) network is invariant up to float32 rounding
     (measured: max |f(g x) - f(x)| = 1.6e-5 at logits up to 4.0, i.e. 4e-6 relative)."""
     rows = {r["model"]: r for r in compare_point_models("tetris-3d", ["se3", "t3"], seeds=(0, 1, 2),
                                                           device="cpu")}
