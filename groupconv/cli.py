@@ -23,7 +23,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-BENCH_SUITES = ("groups", "conv", "gconv", "separable", "attention", "gsa")
+BENCH_SUITES = ("groups", "conv", "gconv", "separable", "attention", "gsa", "points")
 
 
 class CLIError(Exception):
@@ -193,6 +193,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from .benchmarks.gsa import format_table, run_gsa_benchmark
 
             res = run_gsa_benchmark(quick=args.quick, device=device)
+        elif suite == "points":
+            from .benchmarks.points import format_table, run_points_benchmark
+
+            res = run_points_benchmark(quick=args.quick, device=device)
         else:  # pragma: no cover - argparse restricts the choices
             raise CLIError(f"unknown benchmark suite {suite!r}")
         print(f"\n== groupconv bench {suite} ==")

@@ -372,6 +372,31 @@ if m_patt is not None and m_pts is not None:
          lambda: _point_attention("PointSelfAttention", "SE3", radius=1.5), _lifted("SE3"))
 
 
+# ---- groupconv.models.point_resnet
+m_pres = _load("groupconv.models.point_resnet")
+if m_pres is not None and m_pts is not None:
+    def _point_resnet(head: str):
+        from groupconv.groups import SE2
+
+        samples = (None, 5) if head == "invariant" else None
+        return m_pres.PointGResNet(SE2(), 2, 3, channels=4, num_blocks=2, num_neighbors=4,
+                                   num_samples=samples, head=head, kernel_channels=4, kernel_hidden=8)
+
+    def _block():
+        from groupconv.groups import SE2
+
+        return m_pres.PointResBlock(SE2(), 3, num_neighbors=4, num_samples=5, kernel_hidden=8)
+
+    _add(m_pres, "PointResBlock", "PointResBlock-SE2-fps", _block, _lifted("SE2", channels=3))
+    for kind in ("batch", "layer"):
+        mask = (lambda gen: (torch.randn(2, 6, 2, 3, generator=gen), torch.ones(2, 6, dtype=torch.bool)))
+        _add(m_pres, "MaskedNorm", f"MaskedNorm-{kind}", partial(m_pres.MaskedNorm, 3, kind), mask)
+    _add(m_pres, "PointGResNet", "PointGResNet-SE2-invariant", lambda: _point_resnet("invariant"),
+         lambda gen: (torch.randn(2, 10, 2, generator=gen), torch.randn(2, 10, 2, generator=gen)))
+    _add(m_pres, "PointGResNet", "PointGResNet-SE2-vectors", lambda: _point_resnet("equivariant"),
+         lambda gen: (torch.randn(2, 10, 2, generator=gen), torch.randn(2, 10, 2, generator=gen)))
+
+
 def cheapest_entry() -> ZooEntry:
     """The cheapest layer (a C4 LiftingConv), for the fast compile smoke test."""
     return next(e for e in ZOO if "cheap" in e.tags)

@@ -34,17 +34,19 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
     "models": ("Models", "groupconv.models", [
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",
-        "groupconv.models.ccnn", "groupconv.models.wavelet", "groupconv.models.baselines"]),
+        "groupconv.models.ccnn", "groupconv.models.wavelet", "groupconv.models.baselines",
+        "groupconv.models.point_resnet"]),
     "functional": ("Functional", "groupconv.functional", ["groupconv.functional"]),
     "data": ("Data", "groupconv.data", ["groupconv.data"]),
     "experiments": ("Experiments", "groupconv.experiments", [
         "groupconv.experiments", "groupconv.experiments.metrics", "groupconv.experiments.demo",
         "groupconv.experiments.gconv_experiments", "groupconv.experiments.partial_experiments",
-        "groupconv.experiments.attention_experiments", "groupconv.experiments.ck_experiments"]),
+        "groupconv.experiments.attention_experiments", "groupconv.experiments.ck_experiments",
+        "groupconv.experiments.point_experiments"]),
     "benchmarks": ("Benchmarks", "groupconv.benchmarks", [
         "groupconv.benchmarks", "groupconv.benchmarks.common", "groupconv.benchmarks.groups",
         "groupconv.benchmarks.gconv", "groupconv.benchmarks.separable", "groupconv.benchmarks.attention",
-        "groupconv.benchmarks.gsa"]),
+        "groupconv.benchmarks.gsa", "groupconv.benchmarks.points"]),
     "interop": ("escnn bridge", "groupconv.interop", ["groupconv.interop.escnn"]),
     "cli": ("Command line", "groupconv.cli", ["groupconv.cli"]),
 }

@@ -9,6 +9,8 @@ deterministic in its ``seed`` and built in seconds:
 * ``six-rotated``: :func:`six_vs_rotated_six`, ``(N, 1, S, S)`` -> 2 classes
 * ``six-mirrored``: :func:`six_vs_mirrored_six`, ``(N, 1, S, S)`` -> 2 classes
 * ``mnist1d``: :func:`mnist1d`, ``(N, 1, 40)`` -> 10 classes
+* ``tetris-3d``: :func:`tetris_3d`, packed point clouds ``(N, 4, 5)`` -> 8 classes
+* ``digit-points``: :func:`digit_point_clouds`, packed point clouds ``(N, P, 4)`` -> 10 classes
 
 Example:
     >>> from groupconv.data import load_dataset
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from .base import DataSplits, stratified_split
 from .digits import load_digit_arrays, render_digits, rotated_digits, six_vs_mirrored_six, six_vs_rotated_six
 from .mnist1d import mnist1d
+from .points import digit_point_clouds, tetris_3d, unpack_points
 from .synthetic import ADDING_BASELINE_MSE, adding_problem, copy_memory, copy_memory_baseline
 from .transforms import random_drop, resample, rotate_images, sequentialize
 
@@ -40,6 +43,9 @@ __all__ = [
     "six_vs_rotated_six",
     "six_vs_mirrored_six",
     "mnist1d",
+    "tetris_3d",
+    "digit_point_clouds",
+    "unpack_points",
     "resample",
     "rotate_images",
     "sequentialize",
@@ -58,6 +64,8 @@ datasets_registry: dict[str, Callable[..., DataSplits]] = {
     "six-rotated": six_vs_rotated_six,
     "six-mirrored": six_vs_mirrored_six,
     "mnist1d": mnist1d,
+    "tetris-3d": tetris_3d,
+    "digit-points": digit_point_clouds,
 }
 
 

@@ -97,6 +97,7 @@ BUILTIN_EXPERIMENT_MODULES: tuple[str, ...] = (
     "groupconv.experiments.ck_experiments",
     "groupconv.experiments.gconv_experiments",
     "groupconv.experiments.partial_experiments",
+    "groupconv.experiments.point_experiments",
 )
 _builtin_loaded = False
 

@@ -1,5 +1,5 @@
 """Ready-made networks: continuous-kernel CNNs (CKCNN, FlexNet, CCNN), G-CNNs, attentive and
-partial G-CNNs, continuous-kernel G-ResNets, wavelet networks.
+partial G-CNNs, continuous-kernel G-ResNets, wavelet networks, point-cloud G-ResNets.
 
 Each model is built in one line with documented defaults.
 """
@@ -12,6 +12,7 @@ from .ckgresnet import CKGResBlock, CKGResNet
 from .flexnet import FlexNet, ResNetBlock
 from .gcnn import GCNN, Z2CNN
 from .partial_gcnn import PartialGCNN
+from .point_resnet import PointGResNet, PointResBlock
 from .wavelet import WaveletNet
 
 __all__ = [
@@ -30,4 +31,6 @@ __all__ = [
     "AttentiveGCNN",
     "alpha_p4cnn",
     "PartialGCNN",
+    "PointGResNet",
+    "PointResBlock",
 ]
