@@ -164,7 +164,7 @@ def _row(check: str, cand: str, base: str, a: Any, b: Any, unit: str = "s") -> d
         spread = ratio_spread(a.seconds, b.seconds)
         value, med_a, med_b = spread["median"], a.median, b.median
     else:
-        value, spread, med_a, med_b = ratio(a, b), None, a, b
+        value, spread, med_a, med_b = ratio(a, b), None, a, b  # type: ignore[assignment]
     return {"check": check, "candidate": cand, "baseline": base, "median": med_a, "baseline_median": med_b,
             "unit": unit, "ratio": value, "ratio_spread": spread, "rule": rule.describe(),
             "target_op": rule.op, "target": rule.threshold, "ok": rule.passes(value)}

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
 from ..functional.points import (
@@ -78,6 +78,9 @@ class MaskedNorm(nn.Module):
         >>> bool(y[1, 3:].eq(0).all()), abs(float(y[m].mean())) < 1e-5
         (True, True)
     """
+
+    running_mean: Tensor  # buffers of kind="batch"
+    running_var: Tensor
 
     def __init__(self, channels: int, kind: str = "batch", *, momentum: float = 0.1, eps: float = 1e-5,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
@@ -262,6 +265,7 @@ class PointGResNet(nn.Module):
         )
         self.norm = MaskedNorm(channels, norm, **fk)
         self.act = nn.SiLU()
+        self.readout: nn.Module
         if head == "invariant":
             self.readout = nn.Sequential(nn.Linear(channels, channels, **fk), nn.SiLU(),
                                          nn.Linear(channels, out_channels, **fk))
