@@ -49,25 +49,24 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from .common import (
+    Option,
     Rule,
     environment_info,
     format_ratio,
     format_rules,
     format_seconds,
+    peak_memory,
+    probe_in_subprocess,
     ratio,
     ratio_spread,
+    suite_main,
     time_interleaved,
-    write_json,
 )
 from .common import format_table as _grid
 
@@ -125,37 +124,15 @@ def _step(conv, u, f) -> None:
 
 def _memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak bytes above the baseline during one forward + backward (meant for a fresh process)."""
-    from .attention import _status_kib
-
     device = spec["device"]
     small = _setup(min(spec["n"], 16), min(spec["k"], 4), device)
     _step(*small)  # lazy one-off state (thread pools, kernels) before the measurement
     conv, u, f = _setup(spec["n"], spec["k"], device)
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        _step(conv, u, f)
-        torch.cuda.synchronize()
-        return {"peak_bytes": float(torch.cuda.max_memory_allocated() - base), "method": "cuda"}
-    import gc
-
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    before = _status_kib("VmRSS")
-    _step(conv, u, f)
-    return {"peak_bytes": float(_status_kib("VmHWM") - before) * 1024.0, "method": "VmHWM"}
+    return peak_memory(lambda: _step(conv, u, f), device)
 
 
 def _measure_memory(n: int, k: int, device: str) -> float | None:
-    spec = {"n": n, "k": k, "device": device}
-    cmd = [sys.executable, "-m", "groupconv.benchmarks.points", "--memory-probe", json.dumps(spec)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
-    except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError):
-        return None
+    return probe_in_subprocess("groupconv.benchmarks.points", {"n": n, "k": k, "device": device})
 
 
 def _row(check: str, cand: str, base: str, a: Any, b: Any, unit: str = "s") -> dict[str, Any]:
@@ -272,25 +249,14 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m groupconv.benchmarks.points [--quick] [--device D] [--repeats R] [--json PATH]``."""
-    p = argparse.ArgumentParser(prog="python -m groupconv.benchmarks.points",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--json", default=None)
-    p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory probes")
-    p.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.memory_probe:
-        print(json.dumps(_memory_probe(json.loads(a.memory_probe))))
-        return 0
-    res = run_points_benchmark(quick=a.quick, device=a.device, repeats=a.repeats, memory=not a.no_memory)
-    print(format_table(res))
-    if a.json:
-        write_json(a.json, res)
-    return 0
+    """``python -m groupconv.benchmarks.points [--quick] [--device D] [--repeats R] [--json PATH]
+    [--no-memory]`` (see :func:`~groupconv.benchmarks.common.suite_main`)."""
+    return suite_main(
+        argv, module="groupconv.benchmarks.points", description=__doc__.splitlines()[0],
+        run=run_points_benchmark, format_result=format_table, memory_probe=_memory_probe,
+        options=(Option("--repeats", "repeats", "timing rounds"),
+                 Option("--no-memory", "memory", "skip the subprocess memory probes", kind="off")))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    raise SystemExit(main())
