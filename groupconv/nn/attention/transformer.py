@@ -83,11 +83,43 @@ class ChannelLayerNorm(nn.Module):
 _EMBEDDINGS = ("mlp", "linear", "none")
 
 
+class _WarmStartBatchNorm3d(nn.BatchNorm3d):
+    """``BatchNorm3d`` whose running statistics start at the first training batch's statistics.
+
+    torch starts the running mean at 0 and the running variance at 1 and moves them by
+    ``momentum`` (0.1) per step, so after ``t`` steps the start still weighs ``0.9**t`` (0.03
+    after 34 steps). The lifted features of a :class:`GroupTransformer` on mostly-blank images
+    have per-channel variances of 1e-6-1e-3, so in eval mode they were divided by ~1 instead of
+    their standard deviation for hundreds of steps: eval accuracy near chance while training
+    accuracy rose (attention-digits, docs/results.md). Here the first training batch after
+    construction (or :meth:`reset_running_stats`) replaces the start (momentum 1 for that one
+    step); a loaded ``state_dict`` counts as started. A Python flag, so no host sync.
+    """
+
+    def reset_running_stats(self) -> None:
+        super().reset_running_stats()
+        self._fresh = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.track_running_stats and getattr(self, "_fresh", False):
+            self._fresh = False
+            momentum, self.momentum = self.momentum, 1.0
+            try:
+                return super().forward(x)
+            finally:
+                self.momentum = momentum
+        return super().forward(x)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._fresh = False
+        super()._load_from_state_dict(*args, **kwargs)
+
+
 def _norm(kind: str, channels: int, fk: dict) -> nn.Module:
     if kind == "layer":
         return ChannelLayerNorm(channels, **fk)
     if kind == "batch":
-        return nn.BatchNorm3d(channels, **fk)
+        return _WarmStartBatchNorm3d(channels, **fk)
     raise ValueError(f"norm must be 'layer' or 'batch', got {kind!r}")
 
 
@@ -101,7 +133,8 @@ class TransformerBlock(nn.Module):
         heads, patch_size, num_elements, positional, group_encoding: of the attention layer.
         mlp_ratio: hidden width of the MLP as a fraction of C (default 0.5).
         dropout: dropout after the attention branch and inside the MLP.
-        norm: ``"layer"`` (:class:`ChannelLayerNorm`) or ``"batch"`` (``BatchNorm3d``).
+        norm: ``"layer"`` (:class:`ChannelLayerNorm`) or ``"batch"`` (``BatchNorm3d`` whose
+            running statistics start at the first training batch's, not at 0 / 1).
         activation: ``"silu"`` (Swish, as GSA-Nets), ``"gelu"`` or ``"relu"``.
 
     Example:
