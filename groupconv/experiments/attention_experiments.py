@@ -95,6 +95,7 @@ ATTENTION_DEFAULTS: dict[str, Any] = {
     "gsa_patch_size": 3,
     "gsa_mlp_ratio": 0.5,
     "gsa_norm": "batch",  # per-location LayerNorm left the model at chance (see notes)
+    "gsa_lift_norm": None,  # None: gsa_norm
     # training (shared by all models)
     "epochs": 20,
     "lr": 3e-3,
@@ -160,6 +161,7 @@ def build_attention_model(model: str, cfg: Mapping[str, Any], num_classes: int =
         blocks=tuple(int(b) for b in cfg["gsa_blocks"]), heads=int(cfg["gsa_heads"]),
         patch_size=None if patch is None else int(patch), mlp_ratio=float(cfg["gsa_mlp_ratio"]),
         norm=str(cfg["gsa_norm"]),
+        lift_norm=None if cfg.get("gsa_lift_norm") is None else str(cfg["gsa_lift_norm"]),
     )
 
 

@@ -120,7 +120,9 @@ def _norm(kind: str, channels: int, fk: dict) -> nn.Module:
         return ChannelLayerNorm(channels, **fk)
     if kind == "batch":
         return _WarmStartBatchNorm3d(channels, **fk)
-    raise ValueError(f"norm must be 'layer' or 'batch', got {kind!r}")
+    if kind == "instance":  # per sample and channel, over group and space: no running statistics
+        return nn.GroupNorm(channels, channels, **fk)
+    raise ValueError(f"norm must be 'layer', 'batch' or 'instance', got {kind!r}")
 
 
 class TransformerBlock(nn.Module):
@@ -232,6 +234,10 @@ class GroupTransformer(nn.Module):
             ``Linear(in, C) -> Act -> Linear(C, C)``), ``"linear"`` (``Linear -> Act``) or
             ``"none"`` (the lifting layer sees the raw channels, as GSA-Nets).
         spatial_pool: ``"mean"`` (default) or ``"sum"`` (GSA-Nets) of the per-pixel logits.
+        lift_norm: the norm after the lifting layer (default: ``norm``); ``"instance"``
+            normalises each sample's channel over group and space (``GroupNorm(C, C)``), so it
+            has no running statistics to drift when the lifted features of nearly blank
+            images have tiny per-channel variances (see docs/results.md, attention-digits).
 
     Example:
         >>> import torch
@@ -262,12 +268,15 @@ class GroupTransformer(nn.Module):
         activation: str = "silu",
         embedding: str = "mlp",
         spatial_pool: str = "mean",
+        lift_norm: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
         blocks = tuple(blocks)
+        if lift_norm is not None and lift_norm not in ("layer", "batch", "instance"):
+            raise ValueError(f"lift_norm must be 'layer', 'batch', 'instance' or None, got {lift_norm!r}")
         if embedding not in _EMBEDDINGS:
             raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {embedding!r}")
         if spatial_pool not in ("mean", "sum"):
@@ -296,7 +305,7 @@ class GroupTransformer(nn.Module):
             num_elements=num_elements, positional=positional, **fk,
         )
         self.num_elements = self.lift.num_elements
-        self.lift_norm = _norm(norm, channels, fk)
+        self.lift_norm = _norm(norm if lift_norm is None else lift_norm, channels, fk)
         self.act = _activation(activation)
         self.stages = nn.ModuleList(
             nn.Sequential(*[
