@@ -95,7 +95,7 @@ ATTENTION_DEFAULTS: dict[str, Any] = {
     "gsa_patch_size": 3,
     "gsa_mlp_ratio": 0.5,
     "gsa_norm": "batch",  # per-location LayerNorm left the model at chance (see notes)
-    "gsa_lift_norm": None,  # None: gsa_norm
+    "gsa_lift_norm": "instance",  # no running statistics on the near-blank lifted features (notes)
     # training (shared by all models)
     "epochs": 20,
     "lr": 3e-3,

@@ -137,7 +137,7 @@ def test_instance_lift_norm_has_no_running_statistics_and_keeps_c4_invariance() 
     torch.manual_seed(0)
     model = GroupTransformer(1, 5, CyclicGroup(4), channels=8, blocks=(0, 1), heads=2, patch_size=3,
                              norm="batch", lift_norm="instance", dtype=torch.float64)
-    assert isinstance(model.lift_norm, nn.GroupNorm) and model.lift_norm.num_groups == 8
+    assert type(model.lift_norm).__name__ == "_InstanceNorm" and model.lift_norm.num_features == 8
     assert len(_batch_norms(model)) == 3
     x = _small_images().double()
     model.train()
@@ -162,3 +162,17 @@ def test_lift_norm_is_checked_by_name() -> None:
         GroupTransformer(1, 5, CyclicGroup(4), channels=8, blocks=(1,), heads=2, lift_norm="group")
     with pytest.raises(ValueError, match="norm must be 'layer', 'batch' or 'instance'"):
         GroupTransformer(1, 5, CyclicGroup(4), channels=8, blocks=(1,), heads=2, norm="group")
+
+
+def test_instance_norm_equals_group_norm_with_one_channel_per_group() -> None:
+    from groupconv.nn.attention.transformer import _InstanceNorm
+
+    torch.manual_seed(0)
+    x = 0.1 + 1e-2 * torch.randn(3, 5, 4, 6, 6, dtype=torch.float64)
+    ours = _InstanceNorm(5, dtype=torch.float64)
+    ref = nn.GroupNorm(5, 5, dtype=torch.float64)
+    with torch.no_grad():
+        for m in (ours, ref):
+            m.weight.copy_(torch.linspace(0.5, 2.0, 5))
+            m.bias.copy_(torch.linspace(-1.0, 1.0, 5))
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-10, atol=1e-10)
