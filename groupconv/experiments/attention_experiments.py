@@ -16,7 +16,10 @@ Registered experiment (``groupconv train attention-digits``,
       with ``alpha_channels`` fields (fewer, to pay for the attention parameters);
     * ``"gsa"``: a small :class:`~groupconv.nn.GroupTransformer` (GSA-Net, Romero & Cordonnier
       2021) on C4: lifting self-attention at full resolution, a 2x2 pool, then
-      ``gsa_blocks`` transformer blocks of local (``gsa_patch_size``) group self-attention.
+      ``gsa_blocks`` transformer blocks of local (``gsa_patch_size``) group self-attention;
+      BatchNorm in the blocks, a per-sample norm after the lifting layer
+      (``gsa_lift_norm="instance"``: BatchNorm's running statistics of the near-blank lifted
+      features left eval mode at chance, docs/results.md).
 
     At the defaults all four have 7.3k-7.8k parameters (within 15% of the P4CNN's 7.3k;
     :func:`parameter_budgets` counts them without training). Every model is trained with the
