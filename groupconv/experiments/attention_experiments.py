@@ -16,7 +16,10 @@ Registered experiment (``groupconv train attention-digits``,
       with ``alpha_channels`` fields (fewer, to pay for the attention parameters);
     * ``"gsa"``: a small :class:`~groupconv.nn.GroupTransformer` (GSA-Net, Romero & Cordonnier
       2021) on C4: lifting self-attention at full resolution, a 2x2 pool, then
-      ``gsa_blocks`` transformer blocks of local (``gsa_patch_size``) group self-attention.
+      ``gsa_blocks`` transformer blocks of local (``gsa_patch_size``) group self-attention;
+      BatchNorm in the blocks, a per-sample norm after the lifting layer
+      (``gsa_lift_norm="instance"``: BatchNorm's running statistics of the near-blank lifted
+      features left eval mode at chance, docs/results.md).
 
     At the defaults all four have 7.3k-7.8k parameters (within 15% of the P4CNN's 7.3k;
     :func:`parameter_budgets` counts them without training). Every model is trained with the
@@ -95,6 +98,7 @@ ATTENTION_DEFAULTS: dict[str, Any] = {
     "gsa_patch_size": 3,
     "gsa_mlp_ratio": 0.5,
     "gsa_norm": "batch",  # per-location LayerNorm left the model at chance (see notes)
+    "gsa_lift_norm": "instance",  # no running statistics on the near-blank lifted features (notes)
     # training (shared by all models)
     "epochs": 20,
     "lr": 3e-3,
@@ -160,6 +164,7 @@ def build_attention_model(model: str, cfg: Mapping[str, Any], num_classes: int =
         blocks=tuple(int(b) for b in cfg["gsa_blocks"]), heads=int(cfg["gsa_heads"]),
         patch_size=None if patch is None else int(patch), mlp_ratio=float(cfg["gsa_mlp_ratio"]),
         norm=str(cfg["gsa_norm"]),
+        lift_norm=None if cfg.get("gsa_lift_norm") is None else str(cfg["gsa_lift_norm"]),
     )
 
 

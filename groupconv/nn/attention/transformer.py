@@ -83,12 +83,70 @@ class ChannelLayerNorm(nn.Module):
 _EMBEDDINGS = ("mlp", "linear", "none")
 
 
+class _WarmStartBatchNorm3d(nn.BatchNorm3d):
+    """``BatchNorm3d`` whose running statistics start at the first training batch's statistics.
+
+    torch starts the running mean at 0 and the running variance at 1 and moves them by
+    ``momentum`` (0.1) per step, so after ``t`` steps the start still weighs ``0.9**t`` (0.03
+    after 34 steps). The lifted features of a :class:`GroupTransformer` on mostly-blank images
+    have per-channel variances of 1e-6-1e-3, so in eval mode they were divided by ~1 instead of
+    their standard deviation for hundreds of steps: eval accuracy near chance while training
+    accuracy rose (attention-digits, docs/results.md). Here the first training batch after
+    construction (or :meth:`reset_running_stats`) replaces the start (momentum 1 for that one
+    step); a loaded ``state_dict`` counts as started. A Python flag, so no host sync.
+    """
+
+    def reset_running_stats(self) -> None:
+        super().reset_running_stats()
+        self._fresh = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.track_running_stats and getattr(self, "_fresh", False):
+            self._fresh = False
+            momentum, self.momentum = self.momentum, 1.0
+            try:
+                return super().forward(x)
+            finally:
+                self.momentum = momentum
+        return super().forward(x)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._fresh = False
+        super()._load_from_state_dict(*args, **kwargs)
+
+
+class _InstanceNorm(nn.Module):
+    """Per sample and channel over all other axes (group and space), with a per-channel affine.
+
+    The same operator as ``GroupNorm(C, C)``, computed in two passes (mean, then the variance of
+    the centred values): the lifted features of a :class:`GroupTransformer` vary by ~1e-3 around
+    offsets of ~0.1, and ``GroupNorm``'s float32 statistics then differ between a map and its
+    rotated copy by enough to break exact C4 invariance at the 1e-3 level.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, device=None, dtype=None) -> None:
+        super().__init__()
+        self.num_features = channels
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(channels, device=device, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(channels, device=device, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = tuple(range(2, x.dim()))
+        c = x - x.mean(dim=dims, keepdim=True)
+        y = c * torch.rsqrt(c.square().mean(dim=dims, keepdim=True) + self.eps)
+        shape = (1, -1) + (1,) * len(dims)
+        return y * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+
 def _norm(kind: str, channels: int, fk: dict) -> nn.Module:
     if kind == "layer":
         return ChannelLayerNorm(channels, **fk)
     if kind == "batch":
-        return nn.BatchNorm3d(channels, **fk)
-    raise ValueError(f"norm must be 'layer' or 'batch', got {kind!r}")
+        return _WarmStartBatchNorm3d(channels, **fk)
+    if kind == "instance":  # per sample and channel, over group and space: no running statistics
+        return _InstanceNorm(channels, **fk)
+    raise ValueError(f"norm must be 'layer', 'batch' or 'instance', got {kind!r}")
 
 
 class TransformerBlock(nn.Module):
@@ -101,7 +159,8 @@ class TransformerBlock(nn.Module):
         heads, patch_size, num_elements, positional, group_encoding: of the attention layer.
         mlp_ratio: hidden width of the MLP as a fraction of C (default 0.5).
         dropout: dropout after the attention branch and inside the MLP.
-        norm: ``"layer"`` (:class:`ChannelLayerNorm`) or ``"batch"`` (``BatchNorm3d``).
+        norm: ``"layer"`` (:class:`ChannelLayerNorm`) or ``"batch"`` (``BatchNorm3d`` whose
+            running statistics start at the first training batch's, not at 0 / 1).
         activation: ``"silu"`` (Swish, as GSA-Nets), ``"gelu"`` or ``"relu"``.
 
     Example:
@@ -199,6 +258,10 @@ class GroupTransformer(nn.Module):
             ``Linear(in, C) -> Act -> Linear(C, C)``), ``"linear"`` (``Linear -> Act``) or
             ``"none"`` (the lifting layer sees the raw channels, as GSA-Nets).
         spatial_pool: ``"mean"`` (default) or ``"sum"`` (GSA-Nets) of the per-pixel logits.
+        lift_norm: the norm after the lifting layer (default: ``norm``); ``"instance"``
+            normalises each sample's channel over group and space (as ``GroupNorm(C, C)``), so it
+            has no running statistics to drift when the lifted features of nearly blank
+            images have tiny per-channel variances (see docs/results.md, attention-digits).
 
     Example:
         >>> import torch
@@ -229,12 +292,15 @@ class GroupTransformer(nn.Module):
         activation: str = "silu",
         embedding: str = "mlp",
         spatial_pool: str = "mean",
+        lift_norm: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
         blocks = tuple(blocks)
+        if lift_norm is not None and lift_norm not in ("layer", "batch", "instance"):
+            raise ValueError(f"lift_norm must be 'layer', 'batch', 'instance' or None, got {lift_norm!r}")
         if embedding not in _EMBEDDINGS:
             raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {embedding!r}")
         if spatial_pool not in ("mean", "sum"):
@@ -263,7 +329,7 @@ class GroupTransformer(nn.Module):
             num_elements=num_elements, positional=positional, **fk,
         )
         self.num_elements = self.lift.num_elements
-        self.lift_norm = _norm(norm, channels, fk)
+        self.lift_norm = _norm(norm if lift_norm is None else lift_norm, channels, fk)
         self.act = _activation(activation)
         self.stages = nn.ModuleList(
             nn.Sequential(*[
