@@ -86,6 +86,7 @@ from ...sampling.samplers import Sampler
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import capped_max_frequency, default_max_frequency
 from .gconv_batched import PerBatchGridMixin
+from .gconv_cache import EvalKernelCacheMixin, input_signature
 from .gconv_kernels import as_tuple
 from .gconv_weights import ContinuousKernelMixin, DiscreteKernelMixin, resolve_mask
 
@@ -111,12 +112,8 @@ def apply_element_mask(y: Tensor, mask: Tensor | None) -> Tensor:
     return y * mask.to(y.dtype).view(1, 1, -1, *([1] * (y.dim() - 3)))
 
 
-def _input_signature(x: object) -> tuple | None:
-    """What :meth:`_RegularGroupConv._check_input` depends on besides the layer: shape, dtype, device."""
-    return (x.shape, x.dtype, x.device) if isinstance(x, Tensor) else None
-
-
-class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGridMixin, nn.Module):
+class _RegularGroupConv(EvalKernelCacheMixin, ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGridMixin,
+                        nn.Module):
     """Shared machinery of :class:`LiftingConv` and :class:`GroupConv`.
 
     Subclasses change the convolution through ``_conv_forward`` (the unmasked output and its
@@ -310,52 +307,11 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
             return self._continuous_weight(self._coords, self._mask_scale)
         return self._fresh_continuous_weight(out_grid, in_grid)
 
-    def _param_key(self) -> tuple:
-        # a direct walk over the parameter/buffer dicts: named_parameters' de-duplication costs
-        # more than the conv itself on a batch-1 8x8 map (a shared tensor just appears twice)
-        key: list = [torch.is_inference_mode_enabled()]
-        for m in self.modules():
-            for t in m._parameters.values():
-                if t is not None:
-                    key.append((t._version, t.data_ptr(), t.dtype, t.device))
-            for name, t in m._buffers.items():
-                if t is not None and not (m is self and name == "_kernel_cache"):
-                    key.append((t._version, t.data_ptr(), t.dtype, t.device))
-        return tuple(key)
-
     def expanded_weight(
         self, in_grid: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """The dense kernel ``(C_out N, C_in N_in, *k)`` of the current grid (cached in eval)."""
         return self._expanded(in_grid, generator)[0]
-
-    def _expanded(self, in_grid, generator) -> tuple[Tensor, Tensor]:
-        out_grid, grid_in, fresh = self._grids_for_forward(in_grid, generator)
-        # no cache under torch.compile: the key reads version counters and the inference-mode
-        # flag, which dynamo cannot trace (the compiled graph re-expands the kernel anyway)
-        cacheable = (
-            not self.training
-            and not fresh
-            and not torch.compiler.is_compiling()
-            and (not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters()))
-        )
-        if cacheable:
-            key = self._param_key()
-            if self._kernel_cache is not None and self._cache_key == key:
-                return self._kernel_cache, out_grid
-            with torch.no_grad():
-                w = self._compute_weight(out_grid, grid_in, fresh)
-                self._eval_bias = None if self.bias is None else self._expanded_bias()
-            self._kernel_cache = w
-            self._cache_key = key
-            return w, out_grid
-        return self._compute_weight(out_grid, grid_in, fresh), out_grid
-
-    def train(self, mode: bool = True) -> _RegularGroupConv:
-        self._kernel_cache = None
-        self._cache_key = None
-        self._eval_bias = None
-        return super().train(mode)
 
     # -- forward -----------------------------------------------------------------------------
     def _check_input(self, x: object) -> Tensor:
@@ -412,7 +368,7 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
                 return y, self.out_grid
         x = self._check_input(x)
         if not torch.compiler.is_compiling():
-            self._checked_input = _input_signature(x)
+            self._checked_input = input_signature(x)
         if self._per_batch_call(in_grid):
             return self._forward_per_batch(x, in_grid, generator)
         weight, out_grid = self._expanded(in_grid, generator)
@@ -427,24 +383,6 @@ class _RegularGroupConv(ContinuousKernelMixin, DiscreteKernelMixin, PerBatchGrid
         inp = x if self._lifting else x.flatten(1, 2)
         y = _CONV[self.spatial_dims](inp, weight, bias, self.stride, self.padding, self.dilation)
         return y.view(x.shape[0], self.out_channels, self.num_elements, *y.shape[2:])
-
-    def _cached_forward(self, x: object) -> Tensor | None:
-        """The eval forward straight from the cached expanded kernel and bias, or ``None``.
-
-        Applies when the cache is valid (same parameter versions, same grad/inference mode as
-        when it was filled) and ``x`` has the shape, dtype and device of an input that already
-        passed :meth:`_check_input`: one dense conv, no re-validation, no grid resolution.
-        """
-        w = self._kernel_cache
-        if (
-            w is None
-            or getattr(self, "_checked_input", None) != _input_signature(x)
-            or torch.compiler.is_compiling()
-            or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
-            or self._cache_key != self._param_key()
-        ):
-            return None
-        return self._conv(x, w, getattr(self, "_eval_bias", None))
 
     def _output_mask(self, generator: torch.Generator | None) -> Tensor | None:
         """The ``(N,)`` 0/1 mask of the kept output elements; ``None``: every element is kept."""
