@@ -48,6 +48,7 @@ from ..groups.so3 import SO3
 __all__ = [
     "FRAME_MODES",
     "check_points",
+    "check_lifted_elements",
     "knn_neighbors",
     "radius_neighbors",
     "farthest_point_sampling",
@@ -64,6 +65,22 @@ __all__ = [
 FRAME_MODES = ("neighbors", "sample", "grid")
 
 _CHUNK_ELEMENTS = 1 << 22  # pairwise distances held at once (per chunk of query points)
+
+
+def check_lifted_elements(elements: object, group: Group) -> torch.Tensor:
+    """``elements`` checked as lifted points ``(B, N, S, *group.element_shape)`` of ``group``.
+
+    Example:
+        >>> from groupconv.groups import SE2
+        >>> check_lifted_elements(lift_points(SE2(), torch.randn(2, 5, 2)), SE2()).shape[:3]
+        torch.Size([2, 5, 1])
+    """
+    elements = check_tensor(elements, "elements")
+    shape = tuple(group.element_shape)
+    if elements.dim() != 3 + len(shape) or tuple(elements.shape[3:]) != shape:
+        raise ValueError(f"elements must be lifted points (B, N, S, {', '.join(map(str, shape))}) of "
+                         f"{group!r}, got shape {tuple(elements.shape)}")
+    return elements
 
 
 def check_points(

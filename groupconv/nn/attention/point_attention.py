@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from ..._validation import check_input_dtype, check_positive_int, check_tensor
 from ...functional.points import (
+    check_lifted_elements,
     farthest_point_sampling,
     gather_points,
     lifted_positions,
@@ -156,11 +157,7 @@ class _PointAttention(nn.Module):
 
     # ---------------------------------------------------------------------------- checks
     def _check(self, elements, features, mask, orbits):
-        elements = check_tensor(elements, "elements")
-        shape = tuple(self.group.element_shape)
-        if elements.dim() != 3 + len(shape) or tuple(elements.shape[3:]) != shape:
-            raise ValueError(f"elements must be lifted points (B, N, S, {', '.join(map(str, shape))}) of "
-                             f"{self.group!r}, got shape {tuple(elements.shape)}")
+        elements = check_lifted_elements(elements, self.group)
         B, N, S = elements.shape[:3]
         features = check_tensor(features, "features")
         want = (B, N, self.in_channels) if self._lifting else (B, N, S, self.in_channels)

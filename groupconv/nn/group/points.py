@@ -40,6 +40,7 @@ from torch import nn
 
 from ..._validation import check_positive_int, check_tensor
 from ...functional.points import (
+    check_lifted_elements,
     farthest_point_sampling,
     gather_points,
     lifted_positions,
@@ -225,11 +226,7 @@ class PointGroupConv(nn.Module):
                 f"radius={self.radius}, num_samples={self.num_samples}, coordinates={self.coordinates!r}")
 
     def _check(self, elements: torch.Tensor, features: torch.Tensor, mask, orbits):
-        elements = check_tensor(elements, "elements")
-        shape = tuple(self.group.element_shape)
-        if elements.dim() != 3 + len(shape) or tuple(elements.shape[3:]) != shape:
-            raise ValueError(f"elements must be lifted points (B, N, S, {', '.join(map(str, shape))}) of "
-                             f"{self.group!r}, got shape {tuple(elements.shape)}")
+        elements = check_lifted_elements(elements, self.group)
         B, N, S = elements.shape[:3]
         features = check_tensor(features, "features")
         if features.dim() == 3:
