@@ -76,6 +76,7 @@ from ..._validation import check_positive_int, check_tensor
 from ...functional.fftconv import KernelSpectrum, kernel_spectrum, resolve_padding, use_fft
 from ...functional.fftconv import conv as _conv
 from ...kernels.registry import KERNEL_NETS, build_kernel_net  # noqa: F401 - old import path
+from .irregular import irregular_conv
 
 # KERNEL_NETS / build_kernel_net live in groupconv.kernels.registry (imported here for old imports)
 __all__ = ["CKConv", "SeparableCKConv"]
@@ -393,8 +394,6 @@ class _ContinuousConvNd(nn.Module):
         ``mask`` ``(B, N)`` (:mod:`groupconv.nn.continuous.irregular`).
         """
         if positions is not None and self.data_dim > 1:
-            from .irregular import irregular_conv
-
             return irregular_conv(self, x, positions, mask)
         if mask is not None:
             raise ValueError("mask= is for irregular 2-D/3-D positions; 1-D positions use the Voronoi "
@@ -411,9 +410,7 @@ class _ContinuousConvNd(nn.Module):
 
     # ------------------------------------------------------------------------ irregular
     def _irregular(self, x: Tensor, positions: Tensor) -> Tensor:
-        positions = check_tensor(positions, "positions")
-        if self.data_dim != 1:
-            raise NotImplementedError("positions= (irregular sampling) is implemented for data_dim=1 only")
+        positions = check_tensor(positions, "positions")  # 1-D; 2-D/3-D go to irregular_conv
         B, _, L = x.shape
         if positions.dim() == 1:
             positions = positions.unsqueeze(0)
