@@ -98,6 +98,7 @@ BUILTIN_EXPERIMENT_MODULES: tuple[str, ...] = (
     "groupconv.experiments.gconv_experiments",
     "groupconv.experiments.partial_experiments",
     "groupconv.experiments.point_experiments",
+    "groupconv.experiments.spring_experiments",
 )
 _builtin_loaded = False
 
