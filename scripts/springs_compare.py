@@ -1,6 +1,6 @@
 """Run the ``springs`` comparison (models x training sizes x seeds) and append one JSON line per cell.
 
-Usage: ``python scripts/springs_compare.py OUT.jsonl [n_train ...]`` (default sizes 10 30 100;
+Usage: ``python scripts/springs_compare.py OUT.jsonl [n_train ...]`` (default sizes 30 10 100, the headline size first;
 seeds 0 1 2; every model of ``SPRING_MODELS``). The numbers of docs/results.md come from it.
 """
 
@@ -16,10 +16,12 @@ from groupconv.experiments.spring_experiments import SPRING_MODELS, compare_spri
 if __name__ == "__main__":
     torch.set_num_threads(1)
     out = sys.argv[1]
-    sizes = [int(s) for s in sys.argv[2:]] or [10, 30, 100]
+    sizes = [int(s) for s in sys.argv[2:]] or [30, 10, 100]
     for n in sizes:
         for m in SPRING_MODELS:
-            (row,) = compare_spring_models([m], n_trains=[n], seeds=(0, 1, 2))
+            (row,) = compare_spring_models([m], n_trains=[n], seeds=(0, 1, 2), callback=lambda c, _net, r: print(
+                c, "val %.4g test %.4g epoch %s %.0fs" % (r.best_val_metric, r.test_metric, r.best_epoch,
+                                                           r.total_time_s), flush=True))
             with open(out, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(m, n, row["params"], "rollout %.4g +- %.2g" % (row["rollout_mse"]["mean"], row["rollout_mse"]["std"]),

@@ -35,14 +35,14 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
         "groupconv.models.gcnn", "groupconv.models.ckgresnet", "groupconv.models.partial_gcnn",
         "groupconv.models.attentive", "groupconv.models.ckcnn", "groupconv.models.flexnet",
         "groupconv.models.ccnn", "groupconv.models.wavelet", "groupconv.models.baselines",
-        "groupconv.models.point_resnet"]),
+        "groupconv.models.point_resnet", "groupconv.models.point_dynamics"]),
     "functional": ("Functional", "groupconv.functional", ["groupconv.functional"]),
     "data": ("Data", "groupconv.data", ["groupconv.data"]),
     "experiments": ("Experiments", "groupconv.experiments", [
         "groupconv.experiments", "groupconv.experiments.metrics", "groupconv.experiments.demo",
         "groupconv.experiments.gconv_experiments", "groupconv.experiments.partial_experiments",
         "groupconv.experiments.attention_experiments", "groupconv.experiments.ck_experiments",
-        "groupconv.experiments.point_experiments"]),
+        "groupconv.experiments.point_experiments", "groupconv.experiments.spring_experiments"]),
     "benchmarks": ("Benchmarks", "groupconv.benchmarks", [
         "groupconv.benchmarks", "groupconv.benchmarks.common", "groupconv.benchmarks.groups",
         "groupconv.benchmarks.gconv", "groupconv.benchmarks.separable", "groupconv.benchmarks.attention",

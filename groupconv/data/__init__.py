@@ -11,6 +11,7 @@ deterministic in its ``seed`` and built in seconds:
 * ``mnist1d``: :func:`mnist1d`, ``(N, 1, 40)`` -> 10 classes
 * ``tetris-3d``: :func:`tetris_3d`, packed point clouds ``(N, 4, 5)`` -> 8 classes
 * ``digit-points``: :func:`digit_point_clouds`, packed point clouds ``(N, P, 4)`` -> 10 classes
+* ``springs``: :func:`spring_dynamics`, packed 2-D spring states ``(N, 5, 6)`` -> accelerations ``(N, 5, 2)``
 
 Example:
     >>> from groupconv.data import load_dataset
@@ -27,6 +28,7 @@ from .base import DataSplits, stratified_split
 from .digits import load_digit_arrays, render_digits, rotated_digits, six_vs_mirrored_six, six_vs_rotated_six
 from .mnist1d import mnist1d
 from .points import digit_point_clouds, tetris_3d, unpack_points
+from .springs import simulate_springs, spring_dynamics, unpack_spring_state
 from .synthetic import ADDING_BASELINE_MSE, adding_problem, copy_memory, copy_memory_baseline
 from .transforms import random_drop, resample, rotate_images, sequentialize
 
@@ -46,6 +48,9 @@ __all__ = [
     "tetris_3d",
     "digit_point_clouds",
     "unpack_points",
+    "spring_dynamics",
+    "simulate_springs",
+    "unpack_spring_state",
     "resample",
     "rotate_images",
     "sequentialize",
@@ -66,6 +71,7 @@ datasets_registry: dict[str, Callable[..., DataSplits]] = {
     "mnist1d": mnist1d,
     "tetris-3d": tetris_3d,
     "digit-points": digit_point_clouds,
+    "springs": spring_dynamics,
 }
 
 

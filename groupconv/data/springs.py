@@ -52,7 +52,8 @@ STATE_CHANNELS = 6
 INTEGRATORS = ("rk4", "leapfrog")
 
 
-def pack_spring_state(q: torch.Tensor, v: torch.Tensor, masses: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def pack_spring_state(q: torch.Tensor, v: torch.Tensor, masses: torch.Tensor,
+                      k: torch.Tensor) -> torch.Tensor:
     """``(..., N, 6)`` from positions and velocities ``(..., N, 2)``, masses and ``k`` ``(..., N)``."""
     return torch.cat([q, v, masses.unsqueeze(-1), k.unsqueeze(-1)], -1)
 
@@ -66,7 +67,8 @@ def unpack_spring_state(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
         ([[0.0, 1.0]], [[2.0, 3.0]], [4.0], [5.0])
     """
     if x.shape[-1] != STATE_CHANNELS:
-        raise ValueError(f"x must be a packed spring state (..., N, {STATE_CHANNELS}), got shape {tuple(x.shape)}")
+        raise ValueError(f"x must be a packed spring state (..., N, {STATE_CHANNELS}), "
+                         f"got shape {tuple(x.shape)}")
     return x[..., 0:2], x[..., 2:4], x[..., 4], x[..., 5]
 
 
@@ -161,7 +163,8 @@ def random_spring_systems(
     for i in range(int(n)):  # one stream per system: the first n systems never depend on n
         rng = np.random.default_rng([seed, i])
         rows.append(np.concatenate([
-            float(position_std) * rng.standard_normal((N, 2)), float(velocity_std) * rng.standard_normal((N, 2)),
+            float(position_std) * rng.standard_normal((N, 2)),
+            float(velocity_std) * rng.standard_normal((N, 2)),
             rng.uniform(mass_range[0], mass_range[1], (N, 1)), rng.uniform(k_range[0], k_range[1], (N, 1)),
         ], 1))
     return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, N, STATE_CHANNELS)))
@@ -204,7 +207,8 @@ def spring_dynamics(
         return spring_accelerations(q, m, k)
 
     train_states = sims["train"].flatten(0, 1)
-    sets, info = {}, {"dt": float(dt), "steps": steps}
+    sets: dict[str, TensorDataset] = {}
+    info: dict[str, object] = {"dt": float(dt), "steps": steps}
     sets["train"] = TensorDataset(train_states.float(), targets(train_states).float())
     for split in ("val", "test"):
         s0 = sims[split][:, 0]

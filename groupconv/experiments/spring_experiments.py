@@ -70,10 +70,10 @@ _FIT_KEYS = ("epochs", "lr", "batch_size", "weight_decay", "seed", "optimizer")
 #: the full ``springs`` configuration.
 SPRINGS_DEFAULTS: dict[str, Any] = {
     "model": "se2", "data_seed": 0, "n_train": 30, "n_val": 50, "n_test": 100, "num_particles": 5,
-    "steps": 20, "dt": 0.1, "substeps": 10, "samples_per_epoch": 2100,
+    "steps": 20, "dt": 0.1, "substeps": 10, "samples_per_epoch": 1600,
     "channels": 16, "blocks": 2, "frames": 2, "neighbors": 5, "kernel_channels": 16, "kernel_hidden": 32,
     "norm": "layer", "use_velocities": True, "mlp_hidden": 104, "output_scale": 5.0,
-    "epochs": 25, "lr": 3e-3, "batch_size": 64, "weight_decay": 0.0, "optimizer": "adamw", "seed": 0,
+    "epochs": 20, "lr": 3e-3, "batch_size": 64, "weight_decay": 0.0, "optimizer": "adamw", "seed": 0,
 }
 #: overrides of the quick ``springs`` version (tests, smoke runs).
 SPRINGS_QUICK: dict[str, Any] = {"epochs": 1, "n_train": 2, "n_val": 4, "n_test": 4, "steps": 5,
@@ -175,7 +175,7 @@ def true_accelerations(states: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def rollout_mse(model: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, positions: torch.Tensor,
                 dt: float, batch_size: int = 256) -> float:
-    """Position MSE of :func:`rollout` against ``positions`` ``(B, T + 1, N, 2)``, over the T predicted times."""
+    """Position MSE of :func:`rollout` against ``positions`` ``(B, T + 1, N, 2)`` over the T predicted times."""
     steps = positions.shape[1] - 1
     se, count = 0.0, 0
     for i in range(0, len(states), batch_size):
@@ -264,11 +264,13 @@ def compare_spring_models(
                 runs.append({"seed": int(seed), "rollout_mse": rollout_mse(net, states, pos, dt),
                              "moved_rollout_mse": rollout_mse(net, moved, moved_pos, dt),
                              "test_accel_mse": res.test_metric, "best_val_accel_mse": res.best_val_metric,
-                             "best_epoch": res.best_epoch, "params": res.num_params, "time_s": res.total_time_s})
+                             "best_epoch": res.best_epoch, "params": res.num_params,
+                             "time_s": res.total_time_s})
                 if callback is not None:
                     callback({"model": m, "n_train": cfg["n_train"], "seed": int(seed)}, net, res)
             rows.append({
-                "experiment": "springs", "model": m, "n_train": int(cfg["n_train"]), "params": runs[0]["params"],
+                "experiment": "springs", "model": m, "n_train": int(cfg["n_train"]),
+                "params": runs[0]["params"],
                 **{key: seed_summary([r[key] for r in runs])
                    for key in ("rollout_mse", "moved_rollout_mse", "test_accel_mse")},
                 "equivariance_error": eq, "floor_rollout_mse": floor,

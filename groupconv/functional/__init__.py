@@ -1,6 +1,7 @@
 """Stateless operations: FFT convolution, cached kernel spectra and the direct/FFT cost model;
 point-cloud neighbourhoods, farthest-point subsampling and lifting
-(:mod:`groupconv.functional.points`)."""
+(:mod:`groupconv.functional.points`); fixed-step ODE integrators
+(:mod:`groupconv.functional.integrators`)."""
 
 from .cost import DEFAULT_COST_MODEL, CostModel, calibrate, get_cost_model, set_cost_model
 from .fftconv import (
@@ -12,6 +13,7 @@ from .fftconv import (
     resolve_padding,
     use_fft,
 )
+from .integrators import leapfrog_step, odeint_rk4, rk4_step
 from .points import (
     farthest_point_sampling,
     gather_points,
@@ -44,4 +46,7 @@ __all__ = [
     "orbit_invariants",
     "point_neighborhoods",
     "gather_points",
+    "rk4_step",
+    "odeint_rk4",
+    "leapfrog_step",
 ]

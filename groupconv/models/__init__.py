@@ -1,5 +1,6 @@
 """Ready-made networks: continuous-kernel CNNs (CKCNN, FlexNet, CCNN), G-CNNs, attentive and
-partial G-CNNs, continuous-kernel G-ResNets, wavelet networks, point-cloud G-ResNets.
+partial G-CNNs, continuous-kernel G-ResNets, wavelet networks, point-cloud G-ResNets and
+equivariant particle-dynamics nets.
 
 Each model is built in one line with documented defaults.
 """
@@ -12,6 +13,7 @@ from .ckgresnet import CKGResBlock, CKGResNet
 from .flexnet import FlexNet, ResNetBlock
 from .gcnn import GCNN, Z2CNN
 from .partial_gcnn import PartialGCNN
+from .point_dynamics import MLPDynamics, PointDynamicsNet
 from .point_resnet import PointGResNet, PointResBlock
 from .wavelet import WaveletNet
 
@@ -33,4 +35,6 @@ __all__ = [
     "PartialGCNN",
     "PointGResNet",
     "PointResBlock",
+    "PointDynamicsNet",
+    "MLPDynamics",
 ]
