@@ -175,7 +175,7 @@ def true_accelerations(states: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def rollout_mse(model: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, positions: torch.Tensor,
                 dt: float, batch_size: int = 256) -> float:
-    """Position MSE of :func:`rollout` against ``positions`` ``(B, T + 1, N, 2)`` over the T predicted times."""
+    """Position MSE of :func:`rollout` against ``positions`` ``(B, T + 1, N, 2)`` over T predicted times."""
     steps = positions.shape[1] - 1
     se, count = 0.0, 0
     for i in range(0, len(states), batch_size):
