@@ -77,7 +77,7 @@ def spring_accelerations(q: torch.Tensor, masses: torch.Tensor, k: torch.Tensor)
 
     Example:
         >>> q = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
-        >>> spring_accelerations(q, torch.ones(2), torch.ones(2)).tolist()
+        >>> (spring_accelerations(q, torch.ones(2), torch.ones(2)) + 0.0).tolist()
         [[1.0, 0.0], [-1.0, 0.0]]
     """
     ksum = k.sum(-1, keepdim=True)[..., None]  # (..., 1, 1)

@@ -89,9 +89,10 @@ def leapfrog_step(
 
     Example:
         >>> import torch
-        >>> q, v = leapfrog_step(lambda q: -q, torch.ones(1), torch.zeros(1), 0.1)
-        >>> round(float(q), 4), round(float(v), 4)
-        (0.995, -0.0998)
+        >>> one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+        >>> q, v = leapfrog_step(lambda q: -q, one, zero, 0.1)
+        >>> round(float(q), 5), round(float(v), 5)
+        (0.995, -0.09975)
     """
     dt = _check_dt(dt)
     v_half = v + 0.5 * dt * accel(q)
