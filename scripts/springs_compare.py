@@ -12,10 +12,11 @@ import sys
 
 import torch
 
+from groupconv.experiments import TrainResult
 from groupconv.experiments.spring_experiments import SPRING_MODELS, compare_spring_models
 
 
-def _report(cell: dict, _net: torch.nn.Module, res: object) -> None:
+def _report(cell: dict, _net: torch.nn.Module, res: TrainResult) -> None:
     print(cell, f"val {res.best_val_metric:.4g} test {res.test_metric:.4g} epoch {res.best_epoch} "
           f"{res.total_time_s:.0f}s", flush=True)
 
