@@ -127,6 +127,11 @@ def test_random_spring_systems_validate_arguments():
         random_spring_systems(2, 5, mass_range=(0.0, 1.0))
     with pytest.raises(ValueError, match="integrator"):
         simulate_springs(random_spring_systems(1, 3), 2, integrator="euler")
+    with pytest.raises(ValueError, match="aspect"):
+        random_spring_systems(2, 5, aspect=0.0)
+    iso, flat = random_spring_systems(3, 5, seed=2), random_spring_systems(3, 5, seed=2, aspect=0.25)
+    assert torch.equal(flat[..., [0, 2, 4, 5]], iso[..., [0, 2, 4, 5]])
+    assert torch.allclose(flat[..., [1, 3]], 0.25 * iso[..., [1, 3]], atol=1e-15)
 
 
 # ----------------------------------------------------------------------------- models

@@ -137,6 +137,7 @@ def random_spring_systems(
     *,
     position_std: float = 1.0,
     velocity_std: float = 0.5,
+    aspect: float = 1.0,
     mass_range: tuple[float, float] = (0.5, 1.5),
     k_range: tuple[float, float] = (0.5, 1.5),
     seed: int = 0,
@@ -145,7 +146,8 @@ def random_spring_systems(
 
     Positions and velocities are isotropic Gaussians; masses and spring constants uniform. System
     ``i`` is drawn from its own stream ``numpy.random.default_rng([seed, i])``, so the first ``n``
-    systems are the same for every larger ``n``.
+    systems are the same for every larger ``n``. ``aspect`` scales the second coordinate of positions
+    and velocities (``< 1``: systems elongated along the first axis, a preferred orientation).
 
     Example:
         >>> s = random_spring_systems(3, 5, seed=1)
@@ -159,12 +161,15 @@ def random_spring_systems(
     for name, (lo, hi) in (("mass_range", mass_range), ("k_range", k_range)):
         if not (0 < float(lo) <= float(hi) < math.inf):
             raise ValueError(f"{name} must be (lo, hi) with 0 < lo <= hi, got {(lo, hi)}")
+    if not (0 < float(aspect) < math.inf):
+        raise ValueError(f"aspect must be a positive finite float, got {aspect!r}")
+    axes = np.array([1.0, float(aspect)])
     rows = []
     for i in range(int(n)):  # one stream per system: the first n systems never depend on n
         rng = np.random.default_rng([seed, i])
         rows.append(np.concatenate([
-            float(position_std) * rng.standard_normal((N, 2)),
-            float(velocity_std) * rng.standard_normal((N, 2)),
+            float(position_std) * axes * rng.standard_normal((N, 2)),
+            float(velocity_std) * axes * rng.standard_normal((N, 2)),
             rng.uniform(mass_range[0], mass_range[1], (N, 1)), rng.uniform(k_range[0], k_range[1], (N, 1)),
         ], 1))
     return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, N, STATE_CHANNELS)))
@@ -179,6 +184,7 @@ def spring_dynamics(
     steps: int = 20,
     dt: float = 0.1,
     substeps: int = 10,
+    aspect: float = 1.0,
     seed: int = 0,
 ) -> DataSplits:
     """Spring systems for learning dynamics; inputs states ``(., N, 6)``, targets ``a`` ``(., N, 2)``.
@@ -188,7 +194,8 @@ def spring_dynamics(
     disjoint seeds derived from ``seed``, so a larger ``n_train`` extends a smaller one and
     never changes val/test). Training samples are EVERY state of the training trajectories
     (``n_train * (steps + 1)``); validation and test samples are the initial states. Targets are
-    the exact accelerations. ``info`` holds, for ``"val"`` and ``"test"``, the initial states
+    the exact accelerations; ``aspect`` as in :func:`random_spring_systems` (every split).
+    ``info`` holds, for ``"val"`` and ``"test"``, the initial states
     ``"{split}_states"`` ``(n, N, 6)`` and the true positions ``"{split}_positions"``
     ``(n, steps + 1, N, 2)``, plus ``dt`` and ``steps``. Tensors are float32, simulated in float64.
     """
@@ -199,7 +206,7 @@ def spring_dynamics(
         raise ValueError(f"steps must be >= 1, got {steps}")
     sims = {}
     for i, split in enumerate(("train", "val", "test")):
-        s0 = random_spring_systems(counts[f"n_{split}"], num_particles, seed=seed * 3 + i + 1)
+        s0 = random_spring_systems(counts[f"n_{split}"], num_particles, aspect=aspect, seed=seed * 3 + i + 1)
         sims[split] = simulate_springs(s0, steps, dt, substeps)
 
     def targets(states: torch.Tensor) -> torch.Tensor:

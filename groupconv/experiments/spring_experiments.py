@@ -70,7 +70,7 @@ _FIT_KEYS = ("epochs", "lr", "batch_size", "weight_decay", "seed", "optimizer")
 #: the full ``springs`` configuration.
 SPRINGS_DEFAULTS: dict[str, Any] = {
     "model": "se2", "data_seed": 0, "n_train": 30, "n_val": 50, "n_test": 100, "num_particles": 5,
-    "steps": 20, "dt": 0.1, "substeps": 10, "samples_per_epoch": 1600,
+    "steps": 20, "dt": 0.1, "substeps": 10, "aspect": 1.0, "samples_per_epoch": 1600,
     "channels": 16, "blocks": 2, "frames": 2, "neighbors": 5, "kernel_channels": 16, "kernel_hidden": 32,
     "norm": "layer", "use_velocities": True, "mlp_hidden": 104, "output_scale": 5.0,
     "epochs": 20, "lr": 3e-3, "batch_size": 64, "weight_decay": 0.0, "optimizer": "adamw", "seed": 0,
@@ -129,7 +129,8 @@ def springs_data(cfg: Mapping[str, Any]) -> DataSplits:
     """
     data = spring_dynamics(n_train=int(cfg["n_train"]), n_val=int(cfg["n_val"]), n_test=int(cfg["n_test"]),
                            num_particles=int(cfg["num_particles"]), steps=int(cfg["steps"]),
-                           dt=float(cfg["dt"]), substeps=int(cfg["substeps"]), seed=int(cfg["data_seed"]))
+                           dt=float(cfg["dt"]), substeps=int(cfg["substeps"]), aspect=float(cfg["aspect"]),
+                           seed=int(cfg["data_seed"]))
     n = len(data.train)
     reps = max(1, round(int(cfg["samples_per_epoch"]) / max(n, 1)))
     if reps > 1:
