@@ -397,6 +397,24 @@ if m_pres is not None and m_pts is not None:
          lambda gen: (torch.randn(2, 10, 2, generator=gen), torch.randn(2, 10, 2, generator=gen)))
 
 
+# ---- groupconv.models.point_dynamics
+m_pdyn = _load("groupconv.models.point_dynamics")
+if m_pdyn is not None and m_pts is not None:
+    def _point_dynamics(group_name: str):
+        from groupconv.groups import SE2, Translations
+
+        G = SE2() if group_name == "SE2" else Translations(2)
+        return m_pdyn.PointDynamicsNet(G, 2, channels=4, num_blocks=1, num_neighbors=4, kernel_channels=4,
+                                       kernel_hidden=8)
+
+    def _particles(gen: torch.Generator) -> tuple[Tensor, ...]:
+        return tuple(torch.randn(2, 6, 2, generator=gen) for _ in range(3))  # positions, velocities, scalars
+
+    for _g in ("SE2", "T2"):
+        _add(m_pdyn, "PointDynamicsNet", f"PointDynamicsNet-{_g}", partial(_point_dynamics, _g), _particles)
+    _add(m_pdyn, "MLPDynamics", "MLPDynamics", partial(m_pdyn.MLPDynamics, 6, 2, hidden=8), _particles)
+
+
 def cheapest_entry() -> ZooEntry:
     """The cheapest layer (a C4 LiftingConv), for the fast compile smoke test."""
     return next(e for e in ZOO if "cheap" in e.tags)
