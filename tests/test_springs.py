@@ -233,6 +233,8 @@ def test_model_errors_name_the_argument():
         net(torch.randn(1, 5, 2), torch.randn(1, 4, 2), torch.randn(1, 5, 2))
     with pytest.raises(ValueError, match="num_particles"):
         MLPDynamics(5, 2)(torch.randn(1, 4, 2), torch.randn(1, 4, 2), torch.randn(1, 4, 2))
+    with pytest.raises(ValueError, match="dtype"):
+        MLPDynamics(5, 2)(torch.randn(1, 5, 2).double(), torch.randn(1, 5, 2), torch.randn(1, 5, 2))
     with pytest.raises(ValueError, match="model"):
         build_spring_model("e2", SPRINGS_DEFAULTS)
 

@@ -153,8 +153,23 @@ class MLPDynamics(nn.Module):
         """Vectors ``(B, N, d)``; ``mask`` must be ``None`` or all real (fixed ``N``)."""
         if mask is not None and not bool(mask.all()):
             raise ValueError("mask must be None or all True: MLPDynamics has a fixed number of particles")
+        positions = check_tensor(positions, "positions")
+        velocities, scalars = check_tensor(velocities, "velocities"), check_tensor(scalars, "scalars")
+        want = (self.num_particles, self.d)
+        if positions.dim() != 3 or tuple(positions.shape[1:]) != want:
+            raise ValueError(f"positions must have shape (B, num_particles, d) = (B, *{want}), "
+                             f"got shape {tuple(positions.shape)}")
         B, N = positions.shape[:2]
-        if N != self.num_particles:
-            raise ValueError(f"positions must have num_particles={self.num_particles} points, got {N}")
+        if velocities.shape != positions.shape:
+            raise ValueError(f"velocities must have the shape of positions {tuple(positions.shape)}, "
+                             f"got {tuple(velocities.shape)}")
+        if tuple(scalars.shape) != (B, N, self.scalar_channels):
+            raise ValueError(f"scalars must have shape (B, N, scalar_channels) = "
+                             f"{(B, N, self.scalar_channels)}, got {tuple(scalars.shape)}")
+        dtype = self.mlp[0].weight.dtype
+        got = (positions.dtype, velocities.dtype, scalars.dtype)
+        if any(t != dtype for t in got):
+            raise ValueError(f"positions, velocities and scalars must have the module's dtype {dtype}, "
+                             f"got {got}")
         x = torch.cat([positions, velocities, scalars], -1).reshape(B, -1)
         return self.mlp(x).reshape(B, N, self.d)
