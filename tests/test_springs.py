@@ -261,7 +261,8 @@ def test_springs_experiment_is_registered_and_smoke_runs():
 @pytest.mark.training
 def test_se2_dynamics_beat_the_mlp_in_rollout_mse_and_ignore_rigid_motions():
     """The headline of docs/results.md (``springs``) at a shorter schedule: 1 seed, 8 epochs, 30
-    training trajectories. Full claim (3 seeds, 20 epochs): SE(2) 0.062 +- 0.010 vs MLP 0.32 +- 0.02."""
+    training trajectories. Full claim (3 seeds, 20 epochs): SE(2) 0.062 +- 0.010 vs MLP 0.32 +- 0.02.
+    Measured here: SE(2) 0.105 (moved 0.105), MLP 0.316 (moved 0.604); 13 s CPU time."""
     rows = compare_spring_models(["se2", "mlp"], n_trains=[30], seeds=(0,),
                                  config={"epochs": 8, "n_test": 50})
     by = {r["model"]: r for r in rows}
