@@ -71,7 +71,8 @@ POINT_GROUPS: dict[str, Callable[[], Group]] = {
 
 _FIT_KEYS = ("epochs", "lr", "batch_size", "weight_decay", "seed", "optimizer")
 _NET_KEYS = {"channels": 16, "blocks": 2, "frames": 2, "neighbors": 4, "samples": None,
-             "kernel_channels": 16, "kernel_hidden": 32, "coordinate_scale": 1.0, "norm": "batch"}
+             "kernel_channels": 16, "kernel_hidden": 32, "coordinate_scale": 1.0, "norm": "batch",
+             "lift": "neighbors"}
 
 #: the full ``tetris-3d`` configuration (seconds per seed on 2 cores).
 TETRIS_DEFAULTS: dict[str, Any] = {
@@ -132,7 +133,7 @@ def build_point_model(model: str, cfg: Mapping[str, Any], in_channels: int = 1,
         G, in_channels, num_classes, channels=int(cfg["channels"]), num_blocks=blocks, num_frames=frames,
         num_neighbors=int(cfg["neighbors"]), num_samples=samples, norm=str(cfg["norm"]),
         kernel_channels=int(cfg["kernel_channels"]), kernel_hidden=int(cfg["kernel_hidden"]),
-        coordinate_scale=float(cfg["coordinate_scale"]),
+        coordinate_scale=float(cfg["coordinate_scale"]), frames=str(cfg.get("lift", "neighbors")),
     )
     return PackedPointNet(net, G.space_dim)
 
