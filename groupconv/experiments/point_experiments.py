@@ -86,6 +86,7 @@ TETRIS_QUICK: dict[str, Any] = {"epochs": 2, "n_train": 2, "n_val": 1, "n_test":
 #: the full ``point-digits`` configuration.
 POINT_DIGITS_DEFAULTS: dict[str, Any] = {
     "model": "se2", "data_seed": 0, "train_fraction": 1.0, "step_fraction": 0.5, "threshold": 0.3,
+    "upright_train": False,
     "jitter": 0.1, **_NET_KEYS, "frames": 1, "neighbors": 8, "samples": [None, 12], "coordinate_scale": 2.0,
     "epochs": 12, "lr": 1e-2, "batch_size": 32, "weight_decay": 1e-4, "optimizer": "adamw", "seed": 0,
 }
@@ -148,7 +149,8 @@ def point_digits_data(cfg: Mapping[str, Any]) -> DataSplits:
     """The ``point-digits`` splits of ``cfg``, the training subset repeated (module docstring)."""
     frac = float(cfg["train_fraction"])
     data = digit_point_clouds(threshold=float(cfg["threshold"]), jitter=float(cfg["jitter"]),
-                              train_fraction=frac, seed=int(cfg["data_seed"]))
+                              train_fraction=frac, seed=int(cfg["data_seed"]),
+                              upright_train=bool(cfg.get("upright_train", False)))
     reps = max(1, round(float(cfg["step_fraction"]) / frac)) if frac < 1.0 else 1
     if reps > 1:
         data.train = TensorDataset(*(t.repeat(reps, *([1] * (t.dim() - 1))) for t in data.train.tensors))
