@@ -20,6 +20,12 @@ from groupconv.models.point_resnet import centroid_frames
 
 
 # ------------------------------------------------------------------------------- data
+@pytest.fixture(scope="module")
+def digits10():
+    """``digit_point_clouds(train_fraction=0.1)``, built once for this module."""
+    return digit_point_clouds(train_fraction=0.1)
+
+
 def test_tetris_shapes_are_the_eight_four_cube_polycubes():
     raw = tetris_points(0.0)
     assert raw.shape == (8, 4, 3) and len(TETRIS_SHAPES) == 8
@@ -89,8 +95,8 @@ def test_digit_point_clouds_follow_the_bright_pixels():
     assert set(load_dataset("tetris-3d", n_train=1, n_val=1, n_test=1).sizes.values()) == {8}
 
 
-def test_upright_train_keeps_train_and_val_upright_and_the_test_split_unchanged():
-    rot = digit_point_clouds(train_fraction=0.1)
+def test_upright_train_keeps_train_and_val_upright_and_the_test_split_unchanged(digits10):
+    rot = digits10
     up = digit_point_clouds(train_fraction=0.1, upright_train=True)
     ref = digit_point_clouds(train_fraction=0.1, rotations=None)
     for split in ("train", "val"):
@@ -161,7 +167,7 @@ def test_point_experiments_are_registered_and_run_quick():
     assert isinstance(net.net.group, Translations) and net.net.num_frames == 1
 
 
-def test_invariance_error_separates_invariant_from_non_invariant_models():
+def test_invariance_error_separates_invariant_from_non_invariant_models(digits10):
     cfg = get_experiment("tetris-3d").config(quick=True)
     x = tetris_3d(n_train=1, n_val=1, n_test=2).test.tensors[0]
     torch.manual_seed(0)
@@ -171,8 +177,35 @@ def test_invariance_error_separates_invariant_from_non_invariant_models():
     assert invariance_error(t3, x, Translations(3)) < 1e-4
     assert invariance_error(t3, x, SE3()) > 1e-3  # T(3) sees orientations: the control fails
     cfg2 = get_experiment("point-digits").config(quick=True)
-    x2 = digit_point_clouds(train_fraction=0.1).val.tensors[0][:8]
+    x2 = digits10.val.tensors[0][:8]
     assert invariance_error(build_point_model("se2", cfg2).eval(), x2, SE2()) < 1e-4
+
+
+def test_trained_se2_digit_model_is_exactly_invariant_and_the_fixed_frame_control_is_not(digits10):
+    """Logits of a (briefly) trained SE(2) network with centroid frames under random SE(2)
+    elements applied to the coordinates: float64 to rounding, float32 loosely; the same weights
+    with a constant frame per point (``frames="grid"``: the kernel sees world orientations) fail."""
+    cfg = get_experiment("point-digits").config(quick=True, overrides={"lift": "centroid"})
+    data = digits10
+    x, y = data.train.tensors[0][:32], data.train.tensors[1][:32]
+    torch.manual_seed(0)
+    net = build_point_model("se2", cfg)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    xt = data.test.tensors[0][:16]
+    with torch.no_grad():
+        scale = float(net(xt).abs().max())
+    assert scale > 0.1
+    assert invariance_error(net, xt, SE2()) <= 1e-4 * scale  # float32: rounding in frames and kernels
+    net64 = net.double()
+    assert invariance_error(net64, xt.double(), SE2()) <= 1e-10 * scale
+    net64.net.frames = "grid"  # break it: every frame at angle 0
+    assert invariance_error(net64, xt.double(), SE2()) > 1e-2 * scale
+    assert invariance_error(net64, xt.double(), Translations(2)) <= 1e-10 * scale  # still T(2)-invariant
 
 
 def test_compare_point_models_summarises_seeds():
