@@ -231,3 +231,32 @@ def test_tetris_se3_generalises_to_every_rotation_and_t3_does_not():
     assert t3["test_accuracy"]["max"] <= 0.5 and t3["best_val_accuracy"]["mean"] >= 0.75
     assert se3["invariance_error"] <= 1e-5 * se3["logit_scale"]
     assert t3["rotation_error"] > 0.1
+
+
+@pytest.mark.training
+def test_point_digits_se2_trained_upright_generalises_to_rotated_digits_and_t2_does_not():
+    """3 seeds, 10 % of the training digits, upright training and validation, randomly rotated
+    test digits, a short schedule: SE(2) (centroid frames) keeps its validation accuracy on the
+    rotated test digits, T(2) drops towards chance; the trained SE(2) networks are invariant to
+    rounding (float64) and loosely in float32."""
+    f64: list[float] = []
+
+    def check64(row, net, res):
+        if row["model"] == "se2":
+            x = res_data.test.tensors[0][:32].double()
+            f64.append(invariance_error(net.double(), x, SE2()) / max(1.0, float(net(x).abs().max())))
+            net.float()
+
+    cfg = {"upright_train": True, "epochs": 4, "channels": 8}
+    res_data = get_experiment("point-digits").build(
+        get_experiment("point-digits").config(overrides={**cfg, "train_fraction": 0.1}))[1]
+    rows = {r["model"]: r for r in compare_point_models(
+        "point-digits", ["se2", "t2"], fractions=[0.1], seeds=(0, 1, 2), config=cfg, callback=check64,
+        device="cpu")}
+    se2, t2 = rows["se2"], rows["t2"]
+    print({m: (r["best_val_accuracy"], r["test_accuracy"], r["rotation_error"], r["logit_scale"])
+           for m, r in rows.items()}, f64)
+    gaps = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(se2["runs"], t2["runs"])]
+    assert min(gaps) > 0.2
+    assert se2["invariance_error"] <= 1e-4 * se2["logit_scale"] and max(f64) <= 1e-10
+    assert t2["rotation_error"] > 0.1

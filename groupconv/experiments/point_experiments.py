@@ -87,9 +87,9 @@ TETRIS_QUICK: dict[str, Any] = {"epochs": 2, "n_train": 2, "n_val": 1, "n_test":
 POINT_DIGITS_DEFAULTS: dict[str, Any] = {
     "model": "se2", "data_seed": 0, "train_fraction": 1.0, "step_fraction": 0.5, "threshold": 0.3,
     "upright_train": False,
-    "jitter": 0.1, **_NET_KEYS, "frames": 1, "neighbors": 8, "samples": [None, None], "coordinate_scale": 2.0,
+    "jitter": 0.1, **_NET_KEYS, "frames": 1, "neighbors": 8, "samples": [None, 12], "coordinate_scale": 2.0,
     "lift": "centroid",
-    "epochs": 20, "lr": 1e-2, "batch_size": 32, "weight_decay": 1e-4, "optimizer": "adamw", "seed": 0,
+    "epochs": 12, "lr": 1e-2, "batch_size": 32, "weight_decay": 1e-4, "optimizer": "adamw", "seed": 0,
 }
 #: overrides of the quick ``point-digits`` version.
 POINT_DIGITS_QUICK: dict[str, Any] = {"epochs": 1, "train_fraction": 0.1, "channels": 8}
