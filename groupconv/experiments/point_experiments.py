@@ -13,10 +13,14 @@ both classifying with :class:`~groupconv.models.PointGResNet` (invariant head) f
 
 ``point-digits``
     :func:`groupconv.data.digit_point_clouds`: the bright pixels of scikit-learn's digits as
-    2-D points with intensities, every digit rotated by a random angle; ``model="se2"`` vs
+    2-D points with intensities, every digit rotated by a random angle (``upright_train=True``:
+    training and validation digits upright, test digits rotated); ``model="se2"`` vs
     ``model="t2"``, trained on ``train_fraction`` of the training split (an epoch is a pass over
     ``max(1, round(step_fraction / f))`` copies of a fraction-``f`` subset, as in
-    ``rotated-digits``).
+    ``rotated-digits``). ``lift`` chooses the SE(2) frames
+    (:data:`~groupconv.models.point_resnet.POINT_FRAMES`): ``"centroid"`` (default) points them
+    at the cloud's mean; ``"neighbors"`` (nearest neighbour) is decided by the jitter on a pixel
+    lattice and plateaued at ~60 % (``docs/howto/points.md``).
 
 Reported metric: the validation-selected test accuracy (:func:`~groupconv.experiments.fit`).
 :func:`invariance_error` measures ``max |f(g x) - f(x)|`` of a trained network on test clouds
