@@ -16,7 +16,7 @@ from groupconv.experiments.point_experiments import (
 )
 from groupconv.functional.points import lift_points
 from groupconv.groups import SE2, SE3, Translations
-from groupconv.models.point_resnet import centroid_frames
+from groupconv.models.point_resnet import PointGResNet, centroid_frames
 
 
 # ------------------------------------------------------------------------------- data
@@ -136,6 +136,10 @@ def test_centroid_frames_commute_with_rigid_motions_and_ignore_padding():
     assert torch.equal(centroid_frames(G, junk, mask)[1, :6], centroid_frames(G, x, mask)[1, :6])
     with pytest.raises(ValueError, match="centroid frames need"):
         centroid_frames(SE3(), torch.randn(1, 4, 3))
+    with pytest.raises(ValueError, match="frames='centroid' needs"):
+        PointGResNet(SE3(), 1, 2, frames="centroid")
+    with pytest.raises(ValueError, match="frames must be one of"):
+        PointGResNet(SE2(), 1, 2, frames="nearest")
 
 
 def test_neighbour_frames_of_pixel_digits_are_decided_by_the_jitter_centroid_frames_are_not():

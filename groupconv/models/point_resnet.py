@@ -284,6 +284,9 @@ class PointGResNet(nn.Module):
             raise ValueError(f"norm must be one of {POINT_NORMS}, got {norm!r}")
         if frames not in POINT_FRAMES:
             raise ValueError(f"frames must be one of {POINT_FRAMES}, got {frames!r}")
+        if frames == "centroid" and not isinstance(group, Translations) and not isinstance(
+                getattr(group, "H", None), SO2):
+            raise ValueError(f"frames='centroid' needs R^2 ⋊ SO(2) (SE2) or Translations, got {group!r}")
         samples = [None] * self.num_blocks if num_samples is None else list(num_samples)
         if len(samples) != self.num_blocks:
             raise ValueError(
