@@ -196,6 +196,7 @@ def digit_point_clouds(
     train_fraction: float = 1.0,
     split: tuple[float, float, float] = (0.6, 0.2, 0.2),
     seed: int = 0,
+    upright_train: bool = False,
 ) -> DataSplits:
     """scikit-learn digits as rotated point clouds: inputs ``(N, P, 2 + 1 + 1)``, 10 classes.
 
@@ -205,7 +206,10 @@ def digit_point_clouds(
     about the centre by a uniformly random angle (``rotations="random"``; ``None``: upright);
     its intensity is the feature. Clouds are padded to the largest count ``P``. The split is
     stratified 60/20/20 (``split``), ``train_fraction`` keeps that fraction of every class of
-    the training split. ``info["angles"]`` holds the angles per split. Deterministic in ``seed``.
+    the training split. ``upright_train=True`` keeps the training and validation digits upright
+    (angle 0; the test digits keep their random angles, as ``tetris_3d``); the random numbers
+    drawn are the same either way. ``info["angles"]`` holds the angles per split. Deterministic
+    in ``seed``.
 
     Example:
         >>> d = digit_point_clouds(train_fraction=0.1)
@@ -238,14 +242,16 @@ def digit_point_clouds(
         angles = torch.rand(n, generator=g, dtype=torch.float64) * (2 * math.pi)
     else:
         angles = torch.zeros(n, dtype=torch.float64)
+    rng = np.random.default_rng(seed)
+    tr, va, te = stratified_split(labels.numpy(), split, rng)
+    if upright_train:
+        angles[torch.from_numpy(np.concatenate([tr, va]))] = 0.0
     c, s = torch.cos(angles), torch.sin(angles)
     R = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (n, 2, 2)
     pts = pts @ R.transpose(-1, -2)
     pts = pts * mask.unsqueeze(-1)
     feats = feats * mask.unsqueeze(-1)
     x = _pack(pts, feats, mask)
-    rng = np.random.default_rng(seed)
-    tr, va, te = stratified_split(labels.numpy(), split, rng)
     tr = subsample_stratified(tr, labels.numpy(), float(train_fraction), rng)
     parts = {k: torch.from_numpy(v) for k, v in (("train", tr), ("val", va), ("test", te))}
     ds = {k: TensorDataset(x[idx], labels[idx]) for k, idx in parts.items()}
@@ -253,5 +259,6 @@ def digit_point_clouds(
         "digit-points", ds["train"], ds["val"], ds["test"], task="classification", loss="ce",
         input_shape=(P, 4), num_classes=10, baseline=0.1, baseline_note="chance accuracy",
         info={"angles": {k: angles[idx] for k, idx in parts.items()}, "source_index": parts,
-              "threshold": float(threshold), "points": 2, "features": 1, "max_points": P},
+              "threshold": float(threshold), "upright_train": bool(upright_train), "points": 2,
+              "features": 1, "max_points": P},
     )

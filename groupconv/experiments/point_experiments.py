@@ -13,10 +13,14 @@ both classifying with :class:`~groupconv.models.PointGResNet` (invariant head) f
 
 ``point-digits``
     :func:`groupconv.data.digit_point_clouds`: the bright pixels of scikit-learn's digits as
-    2-D points with intensities, every digit rotated by a random angle; ``model="se2"`` vs
+    2-D points with intensities, every digit rotated by a random angle (``upright_train=True``:
+    training and validation digits upright, test digits rotated); ``model="se2"`` vs
     ``model="t2"``, trained on ``train_fraction`` of the training split (an epoch is a pass over
     ``max(1, round(step_fraction / f))`` copies of a fraction-``f`` subset, as in
-    ``rotated-digits``).
+    ``rotated-digits``). ``lift`` chooses the SE(2) frames
+    (:data:`~groupconv.models.point_resnet.POINT_FRAMES`): ``"centroid"`` (default) points them
+    at the cloud's mean; ``"neighbors"`` (nearest neighbour) is decided by the jitter on a pixel
+    lattice and plateaued at ~60 % (``docs/howto/points.md``).
 
 Reported metric: the validation-selected test accuracy (:func:`~groupconv.experiments.fit`).
 :func:`invariance_error` measures ``max |f(g x) - f(x)|`` of a trained network on test clouds
@@ -71,7 +75,8 @@ POINT_GROUPS: dict[str, Callable[[], Group]] = {
 
 _FIT_KEYS = ("epochs", "lr", "batch_size", "weight_decay", "seed", "optimizer")
 _NET_KEYS = {"channels": 16, "blocks": 2, "frames": 2, "neighbors": 4, "samples": None,
-             "kernel_channels": 16, "kernel_hidden": 32, "coordinate_scale": 1.0, "norm": "batch"}
+             "kernel_channels": 16, "kernel_hidden": 32, "coordinate_scale": 1.0, "norm": "batch",
+             "lift": "neighbors"}
 
 #: the full ``tetris-3d`` configuration (seconds per seed on 2 cores).
 TETRIS_DEFAULTS: dict[str, Any] = {
@@ -85,7 +90,9 @@ TETRIS_QUICK: dict[str, Any] = {"epochs": 2, "n_train": 2, "n_val": 1, "n_test":
 #: the full ``point-digits`` configuration.
 POINT_DIGITS_DEFAULTS: dict[str, Any] = {
     "model": "se2", "data_seed": 0, "train_fraction": 1.0, "step_fraction": 0.5, "threshold": 0.3,
+    "upright_train": False,
     "jitter": 0.1, **_NET_KEYS, "frames": 1, "neighbors": 8, "samples": [None, 12], "coordinate_scale": 2.0,
+    "lift": "centroid",
     "epochs": 12, "lr": 1e-2, "batch_size": 32, "weight_decay": 1e-4, "optimizer": "adamw", "seed": 0,
 }
 #: overrides of the quick ``point-digits`` version.
@@ -132,7 +139,7 @@ def build_point_model(model: str, cfg: Mapping[str, Any], in_channels: int = 1,
         G, in_channels, num_classes, channels=int(cfg["channels"]), num_blocks=blocks, num_frames=frames,
         num_neighbors=int(cfg["neighbors"]), num_samples=samples, norm=str(cfg["norm"]),
         kernel_channels=int(cfg["kernel_channels"]), kernel_hidden=int(cfg["kernel_hidden"]),
-        coordinate_scale=float(cfg["coordinate_scale"]),
+        coordinate_scale=float(cfg["coordinate_scale"]), frames=str(cfg.get("lift", "neighbors")),
     )
     return PackedPointNet(net, G.space_dim)
 
@@ -147,7 +154,8 @@ def point_digits_data(cfg: Mapping[str, Any]) -> DataSplits:
     """The ``point-digits`` splits of ``cfg``, the training subset repeated (module docstring)."""
     frac = float(cfg["train_fraction"])
     data = digit_point_clouds(threshold=float(cfg["threshold"]), jitter=float(cfg["jitter"]),
-                              train_fraction=frac, seed=int(cfg["data_seed"]))
+                              train_fraction=frac, seed=int(cfg["data_seed"]),
+                              upright_train=bool(cfg.get("upright_train", False)))
     reps = max(1, round(float(cfg["step_fraction"]) / frac)) if frac < 1.0 else 1
     if reps > 1:
         data.train = TensorDataset(*(t.repeat(reps, *([1] * (t.dim() - 1))) for t in data.train.tensors))

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from .._validation import check_positive_int, check_tensor
 from ..functional.points import (
+    FRAME_MODES,
     check_points,
     farthest_point_sampling,
     gather_points,
@@ -52,14 +53,51 @@ from ..functional.points import (
 )
 from ..groups.base import Group
 from ..groups.euclidean import Translations
+from ..groups.rotations import SO2
 from ..nn.group.points import LiftedPoints, PointGroupConv
 
-__all__ = ["PointGResNet", "PointResBlock", "MaskedNorm", "POINT_HEADS", "POINT_NORMS"]
+__all__ = ["PointGResNet", "PointResBlock", "MaskedNorm", "POINT_HEADS", "POINT_NORMS", "POINT_FRAMES",
+           "centroid_frames"]
 
 #: Heads of :class:`PointGResNet`.
 POINT_HEADS = ("invariant", "equivariant")
 #: Normalisations of :class:`PointGResNet` / :class:`PointResBlock`.
 POINT_NORMS = ("batch", "layer", "none")
+#: Lifts of :class:`PointGResNet`: those of :func:`~groupconv.functional.points.lift_points` and
+#: ``"centroid"`` (:func:`centroid_frames`).
+POINT_FRAMES = (*FRAME_MODES, "centroid")
+
+
+def centroid_frames(group: Group, points: Tensor, mask: Tensor | None = None, num_frames: int = 1) -> Tensor:
+    """Lift points ``(B, N, 2)`` to ``R^2 ⋊ SO(2)`` with frames pointing at the cloud's centroid.
+
+    ``u = (x, theta + 2 pi s / S)``, ``s = 0 .. S-1``, where ``theta`` is the angle of ``c - x``
+    and ``c`` the mean of the real points. ``c`` moves with every rigid motion, so
+    ``lift(g x) = g lift(x)`` exactly (as the neighbour frames), but the direction to ``c`` is
+    a smooth function of the whole cloud, where the direction to the nearest neighbour jumps
+    between the (near-)tied neighbours of a pixel lattice. Undefined (decided by rounding) only
+    for a point at ``c`` itself.
+
+    Example:
+        >>> import torch
+        >>> from groupconv.groups import SE2
+        >>> u = centroid_frames(SE2(), torch.tensor([[[0.0, 0.0], [2.0, 0.0]]]), num_frames=2)
+        >>> u.shape, [round(float(a), 4) for a in u[0, 0, :, 2]]
+        (torch.Size([1, 2, 2, 3]), [0.0, 3.1416])
+    """
+    points, mask = check_points(points, mask)
+    S = check_positive_int(num_frames, "num_frames")
+    if not isinstance(getattr(group, "H", None), SO2) or points.shape[-1] != 2:
+        raise ValueError(f"centroid frames need R^2 ⋊ SO(2) (SE2) and points (B, N, 2), got {group!r} and "
+                         f"points of shape {tuple(points.shape)}")
+    w = mask.to(points.dtype).unsqueeze(-1)
+    c = (points * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1.0)
+    diff = c - points
+    theta = torch.atan2(diff[..., 1], diff[..., 0])  # (B, N); e_0 is the row axis, as lift_points
+    offs = torch.arange(S, dtype=points.dtype, device=points.device) * (2 * torch.pi / S)
+    h = (theta.unsqueeze(-1) + offs).unsqueeze(-1)  # (B, N, S, 1)
+    B, N = points.shape[:2]
+    return group.combine(points.unsqueeze(2).expand(B, N, S, 2), h)  # type: ignore[attr-defined]
 
 
 class MaskedNorm(nn.Module):
@@ -192,7 +230,8 @@ class PointGResNet(nn.Module):
             farthest-point sampling; a sequence of length ``num_blocks`` (default: keep all).
         head: ``"invariant"`` or ``"equivariant"`` (:data:`POINT_HEADS`).
         norm: ``"batch"``, ``"layer"`` or ``"none"`` (:data:`POINT_NORMS`).
-        frames: how the lift chooses frames (``"neighbors"``: exactly equivariant; see
+        frames: how the lift chooses frames (:data:`POINT_FRAMES`; ``"neighbors"`` and
+            ``"centroid"`` (SE2 only, :func:`centroid_frames`) are exactly equivariant; see
             :func:`~groupconv.functional.points.lift_points`).
         kernel_channels, kernel_hidden, coordinate_scale: passed to every ``PointGroupConv``.
 
@@ -243,6 +282,11 @@ class PointGResNet(nn.Module):
             raise ValueError(f"head must be one of {POINT_HEADS}, got {head!r}")
         if norm not in POINT_NORMS:
             raise ValueError(f"norm must be one of {POINT_NORMS}, got {norm!r}")
+        if frames not in POINT_FRAMES:
+            raise ValueError(f"frames must be one of {POINT_FRAMES}, got {frames!r}")
+        if frames == "centroid" and not isinstance(group, Translations) and not isinstance(
+                getattr(group, "H", None), SO2):
+            raise ValueError(f"frames='centroid' needs R^2 ⋊ SO(2) (SE2) or Translations, got {group!r}")
         samples = [None] * self.num_blocks if num_samples is None else list(num_samples)
         if len(samples) != self.num_blocks:
             raise ValueError(
@@ -280,6 +324,8 @@ class PointGResNet(nn.Module):
         """The lifted elements ``(B, N, S, *element_shape)`` the network convolves."""
         if isinstance(self.group, Translations):
             return lift_points(self.group, points, mask)
+        if self.frames == "centroid":
+            return centroid_frames(self.group, points, mask, self.num_frames)
         return lift_points(self.group, points, mask, num_frames=self.num_frames, frames=self.frames)
 
     def forward(self, points: torch.Tensor, features: torch.Tensor | None = None,
