@@ -203,8 +203,9 @@ def _build_mnist1d(cfg: dict[str, Any]) -> tuple[nn.Module, Any, dict[str, Any]]
     return build_sequence_model(cfg, 1, 10, "mean"), data, _fit_kwargs(cfg)
 
 
+_CCNN_CONV_KWARGS: dict[str, Any] = {"mask_init_sigma": 0.5}
 _CCNN_MODEL = {"model": "ccnn", "hidden": 32, "blocks": 2, "kernel": "magnet", "kernel_net_kwargs": {},
-               "conv": "separable-flex", "conv_kwargs": {"mask_init_sigma": 0.5}, "norm": "batch",
+               "conv": "separable-flex", "conv_kwargs": dict(_CCNN_CONV_KWARGS), "norm": "batch",
                "causal": False, "dropout": 0.1, "stem": "conv"}
 
 MNIST1D = Experiment(
@@ -250,7 +251,7 @@ RESOLUTION = Experiment(
     # (docs/results.md); the layers' default moved to "energy" (a fixed kernel gain) afterwards
     default_config={**MNIST1D.default_config, "kernel": "magnet", "nyquist": 0.1, "test_length": 80,
                     "epochs": 20, "siren_omega_0": 30.0, "stem": "linear",
-                    "conv_kwargs": {**_CCNN_MODEL["conv_kwargs"], "chang_rule": "energy_weight"}},
+                    "conv_kwargs": {**_CCNN_CONV_KWARGS, "chang_rule": "energy_weight"}},
     quick_config=dict(MNIST1D.quick_config),
     tags=("E3", "sequences", "ccnn", "resolution"),
 )

@@ -41,7 +41,8 @@ def test_energy_rule_is_the_reference_weights_times_a_fixed_gain(name):
         out = {rule: layer(x) for rule, layer in layers.items()}
     e, w, r = (layers[k] for k in RULES)
     # forward at init: energy == energy_weight (different code paths: float32 tolerance)
-    torch.testing.assert_close(out["energy"], out["energy_weight"], rtol=1e-4, atol=1e-5 * float(out["energy"].abs().max()))
+    scale = float(out["energy"].abs().max())
+    torch.testing.assert_close(out["energy"], out["energy_weight"], rtol=1e-4, atol=1e-5 * scale)
     # parameters: energy == reference (the same scaling code on the same draw)
     assert torch.equal(_out_weight(e), _out_weight(r))
     assert not torch.allclose(_out_weight(w), _out_weight(r))
