@@ -51,12 +51,18 @@ are recomputed every call and gradients are exact.
 et al., 2020) through :meth:`groupconv.kernels.base.KernelNet.chang_initialize_`, whose flag is
 persistent. Two rules (``chang_rule=``):
 
-* ``"energy"`` (default): the sampled kernel, *including* a FlexConv mask and crop, is measured
-  and the output weight scaled so that every output channel has
-  ``sum_{c, x} psi_oc(x)^2 = chang_gain`` (separable: ``sum_x psi_c(x)^2``), i.e. unit-variance
-  white input gives output variance ``chang_gain``: the Chang target ``Var(psi) fan_in = gain``
-  measured on the kernel actually used. It does not depend on how the kernel net's output
-  layer was initialised.
+* ``"energy"`` (default): the output weight is scaled by the references' ``sqrt(gain / fan_in)``
+  (as ``"reference"``), then the sampled kernel, *including* a FlexConv mask and crop, is
+  measured and a fixed, persistent multiplier ``kernel_gain`` (a buffer, not trained) is set so
+  that every output channel has ``sum_{c, x} psi_oc(x)^2 = chang_gain`` (separable:
+  ``sum_x psi_c(x)^2``), i.e. unit-variance white input gives output variance ``chang_gain``:
+  the Chang target ``Var(psi) fan_in = gain`` measured on the kernel actually used. The forward
+  pass at init is that of ``"energy_weight"``; the parameters, hence Adam's relative steps, are
+  those of ``"reference"`` (the kernel is ``kernel_gain`` times the reference rule's kernel).
+* ``"energy_weight"``: the same target reached by scaling the output weight itself (the default
+  until issue 10's follow-up). Its output weights are ~30x those of ``"reference"``; Adam's steps
+  do not scale with the weights, so the output layer then learns ~30x slower in relative
+  terms (on the adding problem: unsolved in 10 epochs on 2 of 3 seeds, docs/results.md).
 * ``"reference"``: the references' rule, the output weight times ``sqrt(gain / fan_in)`` with
   ``fan_in = C_in * kernel_numel`` (``kernel_numel`` for separable kernels). It assumes an
   output layer whose samples have unit variance, which the MAGNet/SIREN defaults do not give:
@@ -77,6 +83,8 @@ from ...functional.fftconv import KernelSpectrum, kernel_spectrum, resolve_paddi
 from ...functional.fftconv import conv as _conv
 from ...kernels.registry import KERNEL_NETS, build_kernel_net  # noqa: F401 - old import path
 from .irregular import irregular_conv
+
+_CHANG_RULES = ("energy", "energy_weight", "reference")
 
 # KERNEL_NETS / build_kernel_net live in groupconv.kernels.registry (imported here for old imports)
 __all__ = ["CKConv", "SeparableCKConv"]
@@ -123,7 +131,7 @@ class _ContinuousConvNd(nn.Module):
         kernel_net_kwargs: dict[str, Any] | None = None,
         chang_init: bool = True,
         chang_gain: float = 1.0,
-        chang_rule: Literal["energy", "reference"] = "energy",
+        chang_rule: Literal["energy", "energy_weight", "reference"] = "energy",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -147,14 +155,16 @@ class _ContinuousConvNd(nn.Module):
         self.padding_mode = padding_mode
         self.chang_init = bool(chang_init)
         self.chang_gain = float(chang_gain)
-        if chang_rule not in ("energy", "reference"):
-            raise ValueError(f"chang_rule must be 'energy' or 'reference', got {chang_rule!r}")
+        if chang_rule not in _CHANG_RULES:
+            raise ValueError(f"chang_rule must be one of {_CHANG_RULES}, got {chang_rule!r}")
         self.chang_rule = chang_rule
         fk = {"device": device, "dtype": dtype}
         net_out = self.in_channels if self.separable else self.in_channels * self.out_channels
         self.kernel_net = build_kernel_net(
             kernel_net, self.data_dim, net_out, kernel_net_kwargs, causal=causal, **fk
         )
+        # the energy rule's fixed kernel multiplier (persistent; 1 under the other rules)
+        self.register_buffer("kernel_gain", torch.ones((), **fk))
         n_bias = self.in_channels if self.separable else self.out_channels
         self.bias = nn.Parameter(torch.zeros(n_bias, **fk)) if bias else None
         # reference size: persistent (0 = not yet known), mirrored on the host
@@ -255,8 +265,8 @@ class _ContinuousConvNd(nn.Module):
 
     # ------------------------------------------------------------------------ sampling
     def _kernel_values(self, grid: Tensor) -> Tensor:
-        """Kernel net (times the mask, in subclasses) at positions ``(..., D)`` -> ``(..., O)``."""
-        return self.kernel_net(grid)
+        """Kernel net times ``kernel_gain`` (and the mask, in subclasses) at ``(..., D)`` -> ``(..., O)``."""
+        return self.kernel_net(grid) * self.kernel_gain
 
     def _crop_axes(self, axes: list[Tensor]) -> list[Tensor]:
         """Per-axis crop of the kernel coordinates (identity here; FlexConv crops to its mask)."""
@@ -272,15 +282,22 @@ class _ContinuousConvNd(nn.Module):
         numel = math.prod(grid.shape[:-1])
         fan_in = numel if self.separable else self.in_channels * numel
         factor = None
-        if self.chang_rule == "energy":
-            with torch.no_grad():  # init-time: one evaluation of the kernel on its grid
-                v = self._kernel_values(grid)
-                if keep is not None:
-                    v = v * keep.unsqueeze(-1)
-                per_out = self.in_channels if self.separable else self.out_channels
-                energy = v.square().sum() / per_out
-                factor = (self.chang_gain / energy.clamp_min(torch.finfo(v.dtype).tiny)).sqrt()
+        if self.chang_rule == "energy_weight":
+            factor = self._chang_energy_factor(grid, keep)
         net.chang_initialize_(fan_in, gain=self.chang_gain, factor=factor)
+        if self.chang_rule == "energy":  # reference weights, the rest as a fixed multiplier
+            with torch.no_grad():
+                self.kernel_gain.mul_(self._chang_energy_factor(grid, keep))
+
+    def _chang_energy_factor(self, grid: Tensor, keep: Tensor | None) -> Tensor:
+        """``sqrt(chang_gain / energy)`` of the current kernel on ``grid`` (per output channel)."""
+        with torch.no_grad():  # init-time: one evaluation of the kernel on its grid
+            v = self._kernel_values(grid)
+            if keep is not None:
+                v = v * keep.unsqueeze(-1)
+            per_out = self.in_channels if self.separable else self.out_channels
+            energy = v.square().sum() / per_out
+            return (self.chang_gain / energy.clamp_min(torch.finfo(v.dtype).tiny)).sqrt()
 
     def _sample(self, size: tuple[int, ...], device: torch.device) -> Tensor:
         grid = self.kernel_positions(size, device=device)
@@ -311,7 +328,7 @@ class _ContinuousConvNd(nn.Module):
         )
         if not can_cache:
             return self._sample(size, device)
-        key = (size, self._ref, device, self._param_dtype(),
+        key = (size, self._ref, device, self._param_dtype(), self.kernel_gain._version,
                tuple((id(p), p._version) for p in self.parameters()))
         if self._cached_kernel is None or self._cache_key != key:
             self._cached_kernel = self._sample(size, device).detach()
@@ -332,6 +349,8 @@ class _ContinuousConvNd(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):  # torch hook
+        if prefix + "kernel_gain" not in state_dict:  # checkpoints from before the multiplier:
+            state_dict[prefix + "kernel_gain"] = torch.ones_like(self.kernel_gain)  # gain in weights
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         self.clear_cache()
@@ -475,7 +494,9 @@ class CKConv(_ContinuousConvNd):
         kernel_net_kwargs: passed to the kernel-net class when ``kernel_net`` is a name.
         chang_init, chang_gain, chang_rule: apply the Chang output scaling at the first
             sampling (``"energy"``: output variance ``chang_gain`` for white unit-variance
-            input; ``"reference"``: the references' ``sqrt(gain / fan_in)``).
+            input, through the fixed multiplier ``kernel_gain`` on top of the reference
+            weights; ``"energy_weight"``: the same variance through the output weight;
+            ``"reference"``: the references' ``sqrt(gain / fan_in)``).
 
     Example:
         >>> layer = CKConv(3, 4, data_dim=1, kernel_net="siren", causal=True)

@@ -136,7 +136,7 @@ class _FlexMixin(_ContinuousConvNd):
         return out
 
     def _kernel_values(self, grid: Tensor) -> Tensor:
-        return self.kernel_net(grid) * self.mask(grid).unsqueeze(-1)
+        return self.kernel_net(grid) * self.kernel_gain * self.mask(grid).unsqueeze(-1)
 
     def _sample(self, size: tuple[int, ...], device: torch.device) -> Tensor:
         if not (self.dynamic_cropping and torch.compiler.is_compiling()):
