@@ -55,6 +55,28 @@ def test_config_keys_reach_the_models():
     gsa = build_attention_model("gsa", cfg)
     assert gsa.lift.patch_size is None and [len(s) for s in gsa.stages] == [1, 1]
     assert gsa.lift.out_channels == 8 and gsa.lift.heads == 4
+    only = build_attention_model("alpha-p4cnn", {**cfg, "attention_form": "full", "channel_attention": False})
+    assert all(c.channel_mlp is None and c.spatial_attention is not None for c in only.convs)
+    only = build_attention_model("alpha-p4cnn", {**cfg, "attention_form": "full", "spatial_attention": False})
+    assert all(c.channel_mlp is not None and c.spatial_attention is None for c in only.convs)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_alpha_p4cnn_starts_as_a_p4cnn(seed):
+    """At init every attention map of the experiment's alpha-P4CNN is close to a constant 0.5
+    (the reference's maps start there too: sigmoids of small logits), so the network starts as
+    a P4CNN up to per-channel factors the following BatchNorm removes (docs/results.md).
+    Measured over seeds 0-2: largest |a - 0.5| 0.084, largest std over the batch 0.012."""
+    torch.manual_seed(seed)
+    net = build_attention_model("alpha-p4cnn", ATTENTION_DEFAULTS).eval()
+    with torch.no_grad():
+        maps = net.attention_maps(torch.rand(32, 1, 16, 16))
+    assert len(maps) == ATTENTION_DEFAULTS["layers"]
+    for layer in maps:
+        assert set(layer) == {"channel", "spatial"}
+        for a in layer.values():
+            assert float((a - 0.5).abs().max()) < 0.1
+            assert float(a.std(dim=0).max()) < 0.02
 
 
 @pytest.mark.parametrize("name", ["alpha-p4cnn", "gsa", "p4cnn"])

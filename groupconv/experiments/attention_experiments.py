@@ -14,6 +14,7 @@ Registered experiment (``groupconv train attention-digits``,
     * ``"alpha-p4cnn"``: :func:`~groupconv.models.attentive.alpha_p4cnn` (the same layout with
       attentive lifting/group convolutions, channel + spatial attention, Romero et al. 2020)
       with ``alpha_channels`` fields (fewer, to pay for the attention parameters);
+      ``channel_attention`` / ``spatial_attention`` switch either map off (ablations);
     * ``"gsa"``: a small :class:`~groupconv.nn.GroupTransformer` (GSA-Net, Romero & Cordonnier
       2021) on C4: lifting self-attention at full resolution, a 2x2 pool, then
       ``gsa_blocks`` transformer blocks of local (``gsa_patch_size``) group self-attention;
@@ -91,6 +92,8 @@ ATTENTION_DEFAULTS: dict[str, Any] = {
     "attention_form": "full",
     "spatial_kernel_size": 7,
     "reduction": 2,
+    "channel_attention": True,
+    "spatial_attention": True,
     # the GroupTransformer
     "gsa_channels": 16,
     "gsa_blocks": [0, 3],
@@ -155,6 +158,8 @@ def build_attention_model(model: str, cfg: Mapping[str, Any], num_classes: int =
             kernel_size=int(cfg["kernel_size"]), first_kernel_size=int(cfg["first_kernel_size"]),
             pool_after=tuple(int(i) for i in cfg["pool_after"]), form=str(cfg["attention_form"]),
             spatial_kernel_size=int(cfg["spatial_kernel_size"]), reduction=int(cfg["reduction"]),
+            channel_attention=bool(cfg.get("channel_attention", True)),
+            spatial_attention=bool(cfg.get("spatial_attention", True)),
         )
     from ..nn.attention.transformer import GroupTransformer
 
