@@ -257,7 +257,8 @@ def run_train_vs_escnn(
         return {"skipped": f"escnn is not installed: {INSTALL_HINT}"}
     unknown = [m for m in models if m not in TRAIN_VS_ESCNN_MODELS]
     if unknown or not models:
-        raise ValueError(f"models must be a non-empty subset of {tuple(TRAIN_VS_ESCNN_MODELS)}, got {models!r}")
+        raise ValueError(
+            f"models must be a non-empty subset of {tuple(TRAIN_VS_ESCNN_MODELS)}, got {models!r}")
     seeds = [int(s) for s in seeds]
     if not seeds or any(s < 0 for s in seeds):
         raise ValueError(f"seeds must be non-negative ints, at least one, got {seeds!r}")
@@ -272,9 +273,13 @@ def run_train_vs_escnn(
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     params: dict[str, dict[str, int]] = {}
-    for seed in seeds:
-        data = digits_data({**recipe, "train_fraction": cfg["train_fraction"], "data_seed": seed})
-        for m in models:
+    splits: dict[int, Any] = {}
+    for m in models:  # model-major: an interrupted run still has every seed of the first models
+        for seed in seeds:
+            if seed not in splits:
+                splits[seed] = digits_data({**recipe, "train_fraction": cfg["train_fraction"],
+                                            "data_seed": seed})
+            data = splits[seed]
             torch.manual_seed(seed)
             net = build_model(m, cfg, size=int(recipe["size"]), num_classes=data.num_classes or 10)
             if m not in params:
@@ -295,8 +300,10 @@ def run_train_vs_escnn(
                    "train_time_s": res.total_time_s}
             rows.append(row)
             if progress:
-                print(f"  {m} seed {seed}: test acc {100 * (row['test_accuracy'] or 0):.1f}%, any-angle "
-                      f"{row['any_angle']:.3f}, 45 deg {row['change_45']:.3f} ({row['train_time_s']:.0f}s)",
+                print(f"  {m} seed {seed}: {row['params']} params, test acc "
+                      f"{100 * (row['test_accuracy'] or 0):.1f}%, any-angle {row['any_angle']:.3f}, "
+                      f"45 deg {row['change_45']:.3f}, 22.5 deg "
+                      f"{row['change_22_5']:.3f}, rot90 {row['rot90']:.1e} ({row['train_time_s']:.0f}s)",
                       file=sys.stderr, flush=True)
     summary: dict[str, dict[str, Any]] = {}
     for m in models:
