@@ -16,11 +16,15 @@ Models (``TRAIN_VS_ESCNN_MODELS``):
     The tutorial pads its 28x28 MNIST images to 29x29 (odd maps keep the strided pools
     symmetric) and masks the input disc (``MaskModule(margin=1)``); here the 16x16 digits are
     padded to 17x17 by one zero row and column (``escnn_pad=True``, the default) and masked.
+    That padding moves the rotation centre by half a pixel, so escnn's logits are not exactly
+    invariant to 90-degree rotations of the 16x16 digits (``rot90`` column);
+    ``{"escnn_pad": False, "escnn_pool": "avg2"}`` (escnn's 2x2 ``PointwiseAvgPool2D`` on the
+    even maps, not antialiased) is exact at 90 degrees.
 ``groupconv``
     ``GCNN(group=CyclicGroup(8))`` with the steerable basis, ``BlurPool`` and the disc readout
     (the defaults for C8) and ``max_frequency=2``: its basis then has as many functions per
-    kernel as escnn's (6 for a 3x3, 7 + ... for the 5x5 lifting), so with the same number of
-    fields the trainable counts are equal.
+    kernel as escnn's (6 for a 3x3, 11 for the 5x5 lifting), so with the same number of fields
+    the trainable counts are equal.
 ``groupconv-default``
     the same with the default frequency cut-off (fewer basis functions) and more fields
     (``default_channels``) to reach the same budget within 10 %.
@@ -93,6 +97,7 @@ TRAIN_VS_ESCNN_DEFAULTS: dict[str, Any] = {
     "pool_after": [1, 2],
     "escnn_pad": True,
     "escnn_sigma": 0.66,
+    "escnn_pool": "antialiased",  # or "avg2" (escnn's PointwiseAvgPool2D, 2x2)
     "epochs": 30,
     "max_steps": None,
     "train_fraction": 1.0,
@@ -144,8 +149,10 @@ def _build_escnn(cfg: Mapping[str, Any], size: int, num_classes: int) -> nn.Modu
         k = int(cfg["first_kernel_size"] if i == 0 else cfg["kernel_size"])
         layers += [enn.R2Conv(cur, out, k, padding=k // 2, bias=False), enn.InnerBatchNorm(out),
                    enn.ReLU(out, inplace=True)]
-        if i in pools:
+        if i in pools and cfg["escnn_pool"] == "antialiased":
             layers.append(enn.PointwiseAvgPoolAntialiased(out, sigma=float(cfg["escnn_sigma"]), stride=2))
+        elif i in pools:  # "avg2": a plain 2x2 average, symmetric on even maps (exact at 90 degrees)
+            layers.append(enn.PointwiseAvgPool2D(out, kernel_size=2, stride=2))
         cur = out
     return _EscnnC8(in_type, mask, enn.SequentialModule(*layers), enn.GroupPooling(cur),
                     nn.Linear(c, num_classes), pad)
