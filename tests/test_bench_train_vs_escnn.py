@@ -89,3 +89,17 @@ def test_quick_run_rows_summary_and_verdicts(capsys):
     json.dumps(res, default=str)
     table = bench.format_table(res)
     assert "verdict groupconv:" in table and "escnn C8" in table
+
+
+def test_diagnosis_options_swap_pool_and_readout_and_stay_exact_at_90_degrees():
+    from groupconv.nn.group.pooling import BlurPool, GlobalInvariantPool
+
+    base = bench.build_model("groupconv")
+    assert isinstance(base.pool, BlurPool) and base.pool.max_first and base.readout.disc
+    torch.manual_seed(0)
+    net = bench.build_model("groupconv", {"blurpool_max": False, "disc_readout": False}).eval()
+    assert not net.pool.max_first and isinstance(net.readout, GlobalInvariantPool) and not net.readout.disc
+    x = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    net = net.double()
+    y, y90 = net(x), net(torch.rot90(x, 1, dims=(-2, -1)))
+    assert torch.allclose(y, y90, atol=1e-10, rtol=1e-9)  # exact element: float64 rounding only

@@ -29,6 +29,10 @@ Models (``TRAIN_VS_ESCNN_MODELS``):
     the same with the default frequency cut-off (fewer basis functions) and more fields
     (``default_channels``) to reach the same budget within 10 %.
 
+Options of the groupconv models for diagnosis (``config=``): ``blurpool_max=False`` pools with
+``BlurPool(max_first=False)`` (a linear binomial low-pass, like escnn's Gaussian average) and
+``disc_readout=False`` averages the whole last map.
+
 Metrics per model and seed: validation-selected test accuracy, the any-angle logit change of
 :func:`groupconv.experiments.demo.measure_invariance` (mean relative change over 16 random
 re-renderings of 64 test digits), the logit change at 45 and 22.5 degrees (the same 64 digits
@@ -64,6 +68,7 @@ from ..data.digits import load_digit_arrays
 from ..groups import CyclicGroup
 from ..interop.escnn import INSTALL_HINT, escnn_available, import_escnn
 from ..models.gcnn import GCNN
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool
 from .common import environment_info
 from .common import format_table as _table
 
@@ -98,6 +103,8 @@ TRAIN_VS_ESCNN_DEFAULTS: dict[str, Any] = {
     "escnn_pad": True,
     "escnn_sigma": 0.66,
     "escnn_pool": "antialiased",  # or "avg2" (escnn's PointwiseAvgPool2D, 2x2)
+    "blurpool_max": True,  # groupconv: False = BlurPool(max_first=False), a linear pool
+    "disc_readout": True,  # groupconv: False = mean over the whole last map
     "epochs": 30,
     "max_steps": None,
     "train_fraction": 1.0,
@@ -175,10 +182,15 @@ def build_model(name: str, cfg: Mapping[str, Any] | None = None, size: int = 16,
         return _build_escnn(cfg, size, num_classes)
     default = name == "groupconv-default"
     c = int(cfg["default_channels"] if default else cfg["channels"])
-    return GCNN(1, num_classes, CyclicGroup(8), channels=(c,) * int(cfg["layers"]),
+    net = GCNN(1, num_classes, CyclicGroup(8), channels=(c,) * int(cfg["layers"]),
                 kernel_size=int(cfg["kernel_size"]), first_kernel_size=int(cfg["first_kernel_size"]),
                 pool_after=tuple(int(i) for i in cfg["pool_after"]),
                 max_frequency=None if default else int(cfg["max_frequency"]))
+    if not cfg["blurpool_max"]:  # a linear low-pass pool, as escnn's (diagnosis of issue 11)
+        net.pool = BlurPool(max_first=False)
+    if not cfg["disc_readout"]:
+        net.readout = GlobalInvariantPool("max", "mean", disc=False)
+    return net
 
 
 def trainable_parameters(model: nn.Module) -> int:
