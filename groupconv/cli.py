@@ -24,6 +24,8 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 BENCH_SUITES = ("groups", "conv", "gconv", "separable", "attention", "gsa", "points")
+#: suites that train networks (minutes; not part of ``bench all``).
+TRAINING_BENCH_SUITES = ("train-vs-escnn",)
 
 
 class CLIError(Exception):
@@ -197,6 +199,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from .benchmarks.points import format_table, run_points_benchmark
 
             res = run_points_benchmark(quick=args.quick, device=device)
+        elif suite == "train-vs-escnn":
+            from .benchmarks.train_vs_escnn import format_table, run_train_vs_escnn
+
+            if args.seeds is not None and args.seeds < 1:
+                raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
+            if args.epochs is not None and args.epochs < 1:
+                raise CLIError(f"--epochs must be >= 1, got {args.epochs}")
+            seeds = range(args.seeds if args.seeds is not None else (1 if args.quick else 3))
+            res = run_train_vs_escnn(seeds=tuple(seeds), epochs=args.epochs, quick=args.quick, device=device)
         else:  # pragma: no cover - argparse restricts the choices
             raise CLIError(f"unknown benchmark suite {suite!r}")
         print(f"\n== groupconv bench {suite} ==")
@@ -447,13 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmarks report medians of interleaved repetitions in one process, as ratios "
         "to a floor (and to escnn where installed). Never trust a single run on a shared machine.",
     )
-    p.add_argument("suite", nargs="?", default="all", choices=[*BENCH_SUITES, "all"])
+    p.add_argument("suite", nargs="?", default="all", choices=[*BENCH_SUITES, *TRAINING_BENCH_SUITES, "all"],
+                   help="a suite, or all (every suite but the training ones: train-vs-escnn)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--batch", type=int, default=None,
                    help="elements per batched group op (default 100000; 10000 with --quick)")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
     p.add_argument("--threads", type=int, help="torch CPU threads during the run (1 on a shared machine)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--seeds", type=int, metavar="N", help="train-vs-escnn: seeds 0..N-1 (default 3)")
+    p.add_argument("--epochs", type=int, help="train-vs-escnn: training epochs (default: the demo's 30)")
     p.set_defaults(func=_cmd_bench)
     return parser
 

@@ -46,7 +46,7 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
     "benchmarks": ("Benchmarks", "groupconv.benchmarks", [
         "groupconv.benchmarks", "groupconv.benchmarks.common", "groupconv.benchmarks.groups",
         "groupconv.benchmarks.gconv", "groupconv.benchmarks.separable", "groupconv.benchmarks.attention",
-        "groupconv.benchmarks.gsa", "groupconv.benchmarks.points"]),
+        "groupconv.benchmarks.gsa", "groupconv.benchmarks.points", "groupconv.benchmarks.train_vs_escnn"]),
     "interop": ("escnn bridge", "groupconv.interop", ["groupconv.interop.escnn"]),
     "cli": ("Command line", "groupconv.cli", ["groupconv.cli"]),
 }
