@@ -171,13 +171,16 @@ def test_train_eval_switch_and_training_gradients(name, make, shape):
         torch.testing.assert_close(a, b, **_tol(x.dtype))
 
 
+@pytest.mark.parametrize("which", ["first", "last"])
 @pytest.mark.parametrize("name,make,shape", CASES, ids=IDS)
-def test_parameter_assignment_data_swap_and_clear_cache(name, make, shape):
+def test_parameter_assignment_data_swap_and_clear_cache(name, make, shape, which):
+    # "first": a parameter of the layer itself; "last": for a kernel net, one of a submodule's
     layer, x, y0, _ = _cached_layer(make, shape)
-    p_name, p = next(iter(layer.named_parameters()))
+    named = list(layer.named_parameters())
+    p_name, p = named[0] if which == "first" else named[-1]
     owner = layer.get_submodule(p_name.rpartition(".")[0]) if "." in p_name else layer
     attr = p_name.rpartition(".")[2]
-    # a new Parameter object (for a kernel net: a submodule's entry)
+    # a new Parameter object
     setattr(owner, attr, nn.Parameter(p.detach() + 0.5))
     with torch.no_grad():
         y1 = layer(x)
@@ -197,6 +200,18 @@ def test_parameter_assignment_data_swap_and_clear_cache(name, make, shape):
         y3 = layer(x)
     assert (y3 - y2).abs().max() > 1e-3
     torch.testing.assert_close(y3, _reference(layer, x), **_tol(x.dtype))
+
+
+def test_kernel_net_submodule_replacement():
+    layer, x, y0, _ = _cached_layer(*CASES[2][1:])
+    name, sub = [(n, m) for n, m in layer.kernel_net.named_modules() if isinstance(m, nn.Linear)][-1]
+    parent = layer.kernel_net.get_submodule(name.rpartition(".")[0]) if "." in name else layer.kernel_net
+    torch.manual_seed(5)
+    setattr(parent, name.rpartition(".")[2], nn.Linear(sub.in_features, sub.out_features))
+    with torch.no_grad():
+        y1 = layer(x)
+    assert (y1 - y0).abs().max() > 1e-3
+    torch.testing.assert_close(y1, _reference(layer, x), **_tol(x.dtype))
 
 
 def test_buffer_edit_and_attribute_assignment():
