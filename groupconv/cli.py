@@ -176,7 +176,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         elif suite == "conv":
             from .benchmarks.conv import format_table, run_conv_benchmark
 
-            res = run_conv_benchmark(quick=args.quick, device=device, threads=args.threads or 1)
+            res = run_conv_benchmark(quick=args.quick, device=device, threads=args.threads or 1,
+                                     calibrate=args.calibrate)
         elif suite == "gconv":
             from .benchmarks.gconv import format_table, run_gconv_benchmark
 
@@ -454,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
     p.add_argument("--threads", type=int, help="torch CPU threads during the run (1 on a shared machine)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--calibrate", action="store_true",
+                   help="conv: fit the FFT/direct cost model here first and evaluate that one")
     p.set_defaults(func=_cmd_bench)
     return parser
 
