@@ -328,7 +328,8 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
             from ..functional.cost import CALIBRATION_SHAPES
             from ..functional.cost import calibrate as fit
 
-            small = [((1, 2, 64), (2, 2, 9)), ((1, 2, 8, 8), (2, 2, 3, 3)), ((1, 2, 4, 4, 4), (2, 2, 3, 3, 3))]
+            small = [((1, 2, 64), (2, 2, 9)), ((1, 2, 8, 8), (2, 2, 3, 3)),
+                     ((1, 2, 4, 4, 4), (2, 2, 3, 3, 3))]
             model = fit(dev, threads=torch.get_num_threads(), repeats=1 if quick else 3,
                         shapes=small if quick else CALIBRATION_SHAPES)
         rows.append(_cost_model_row(_QUICK_COST_SHAPES if quick else COST_SHAPES, dev,

@@ -155,9 +155,7 @@ def get_cost_model(threads: int | None = None) -> CostModel:
     _check_threads(threads)
     n = torch.get_num_threads() if threads is None else threads
     model = _INSTALLED.get(n)
-    if model is None:
-        model = _INSTALLED.get(None, DEFAULT_COST_MODEL)
-    return model
+    return model if model is not None else _INSTALLED.get(None, DEFAULT_COST_MODEL)
 
 
 def set_cost_model(model: CostModel | None, threads: int | None = None) -> CostModel:
@@ -185,11 +183,10 @@ def set_cost_model(model: CostModel | None, threads: int | None = None) -> CostM
         raise TypeError(f"model must be a CostModel or None, got {type(model).__name__}")
     _check_threads(threads)
     # the default is never installed: passing it back (the usual restore) removes the slot
-    remove = model is None or model is DEFAULT_COST_MODEL
-    key = threads if threads is not None or remove else model.threads
+    key = threads if threads is not None or model is None else model.threads
     old = get_cost_model(key) if key is not None else _INSTALLED.get(None, DEFAULT_COST_MODEL)
-    if remove:
-        _INSTALLED.pop(key, None)
+    if model is None or model is DEFAULT_COST_MODEL:
+        _INSTALLED.pop(threads, None)
     else:
         _INSTALLED[key] = model
     return old
