@@ -146,15 +146,21 @@ def _check_threads(threads: object) -> None:
 def get_cost_model(threads: int | None = None) -> CostModel:
     """The model ``method="auto"`` uses with ``threads`` CPU threads (default: the current
     ``torch.get_num_threads()``): the one installed for that count by :func:`set_cost_model`,
-    else the one installed for every count, else :data:`DEFAULT_COST_MODEL`.
+    else the one installed for every count, else :data:`DEFAULT_COST_MODEL`. Under
+    ``torch.compile`` the thread count is not read (dynamo cannot trace it): the model for every
+    count serves.
 
     Example:
         >>> get_cost_model(1) is DEFAULT_COST_MODEL
         True
     """
     _check_threads(threads)
-    n = torch.get_num_threads() if threads is None else threads
-    model = _INSTALLED.get(n)
+    n = threads
+    if n is None and len(_INSTALLED) > (None in _INSTALLED) and not torch.compiler.is_compiling():
+        # only when a per-count model exists (dynamo cannot trace torch.get_num_threads: a
+        # compiled graph takes the model for every count)
+        n = torch.get_num_threads()
+    model = _INSTALLED.get(n) if n is not None else None
     return model if model is not None else _INSTALLED.get(None, DEFAULT_COST_MODEL)
 
 
