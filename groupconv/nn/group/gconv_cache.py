@@ -29,19 +29,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EvalKernelCacheMixin", "input_signature", "module_watch", "watch_holds"]
+__all__ = ["EvalKernelCacheMixin", "module_watch", "watch_holds"]
 
 _MISSING = object()
 _CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
 # bound once: the batch-1 path calls them on every forward (dynamo knows these functions)
 _is_compiling = torch.compiler.is_compiling
 _grad_enabled = torch.is_grad_enabled
-
-
-def input_signature(x: object) -> tuple | None:
-    """Shape, dtype and device of a tensor input, ``None`` otherwise: what the host's input
-    check depends on besides the layer (an input with a checked signature is not re-checked)."""
-    return (x.shape, x.dtype, x.device) if isinstance(x, Tensor) else None
 
 
 def module_watch(module: nn.Module) -> tuple[tuple, tuple]:
@@ -60,7 +54,7 @@ def module_watch(module: nn.Module) -> tuple[tuple, tuple]:
         >>> watch_holds(w)
         True
         >>> with torch.no_grad():
-        ...     net[0].weight.add_(1.0)
+        ...     _ = net[0].weight.add_(1.0)
         ...
         >>> watch_holds(w)
         False
