@@ -178,7 +178,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         elif suite == "conv":
             from .benchmarks.conv import format_table, run_conv_benchmark
 
-            res = run_conv_benchmark(quick=args.quick, device=device, threads=args.threads or 1)
+            res = run_conv_benchmark(quick=args.quick, device=device, threads=args.threads or 1,
+                                     calibrate=args.calibrate)
         elif suite == "gconv":
             from .benchmarks.gconv import format_table, run_gconv_benchmark
 
@@ -468,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--seeds", type=int, metavar="N", help="train-vs-escnn: seeds 0..N-1 (default 3)")
     p.add_argument("--epochs", type=int, help="train-vs-escnn: training epochs (default: the demo's 30)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="conv: fit the FFT/direct cost model here first and evaluate that one")
     p.set_defaults(func=_cmd_bench)
     return parser
 

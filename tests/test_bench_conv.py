@@ -102,3 +102,31 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
 def test_memory_subprocess() -> None:
     peak = bench._measure_memory(2, 64, "cpu", 1, 0)
     assert peak is not None and peak >= 0
+
+
+def test_cost_model_row_names_its_model_and_calibrate_option() -> None:
+    from groupconv.functional.cost import DEFAULT_COST_MODEL, CostModel, get_cost_model, set_cost_model
+
+    gen = torch.Generator().manual_seed(0)
+    shapes = bench._QUICK_COST_SHAPES
+    row = bench._cost_model_row(shapes, torch.device("cpu"), 1, gen, 0)
+    cm = row["cost_model"]
+    assert not cm["calibrated"] and cm["source"] == get_cost_model().source
+    assert cm["run_threads"] == torch.get_num_threads()
+    # a model installed for the run's thread count is the one evaluated (direct made absurdly
+    # expensive: every shape goes to the FFT)
+    n = torch.get_num_threads()
+    old = set_cost_model(CostModel(a_direct=(1.0, 1.0, 1.0), source="test", threads=n))
+    try:
+        row = bench._cost_model_row(shapes, torch.device("cpu"), 1, gen, 0)
+        assert row["cost_model"]["source"] == "test" and row["cost_model"]["threads"] == n
+        assert all(s["choice"] == "fft" for s in row["shapes"])
+    finally:
+        set_cost_model(None, threads=n)
+    assert get_cost_model() is old is DEFAULT_COST_MODEL
+    res = bench.run_conv_benchmark(quick=True, repeats=1, direct_repeats=1, length=64, channels=2,
+                                   memory=False, threads=1, calibrate=True)
+    cost = res["rows"][-1]
+    assert cost["check"] == "cost-model" and cost["cost_model"]["calibrated"]
+    assert cost["cost_model"]["threads"] == 1 and "calibrate(" in cost["cost_model"]["source"]
+    assert "calibrated here" in cost["candidate"]

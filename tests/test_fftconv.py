@@ -197,3 +197,33 @@ def test_errors_name_the_argument():
         conv(x, w, method="winograd")
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         fftconv([1.0], w)
+
+
+def test_cost_models_per_thread_count():
+    from groupconv.functional import DEFAULT_COST_MODEL, CostModel, get_cost_model, set_cost_model
+
+    assert DEFAULT_COST_MODEL.threads == 1
+    one = CostModel(a_direct=(1.0, 1.0, 1.0), threads=1)
+    two = CostModel(a_direct=(2.0, 2.0, 2.0), threads=2)
+    anyn = CostModel(a_direct=(3.0, 3.0, 3.0))
+    try:
+        assert set_cost_model(two) is DEFAULT_COST_MODEL  # installed for 2 threads only
+        assert get_cost_model(2) is two and get_cost_model(1) is DEFAULT_COST_MODEL
+        set_cost_model(anyn)  # every other count
+        assert get_cost_model(1) is anyn and get_cost_model(3) is anyn and get_cost_model(2) is two
+        assert set_cost_model(one) is anyn
+        assert get_cost_model(1) is one
+        prev = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:  # the current thread count picks the model, and method="auto" follows it
+            assert get_cost_model() is two
+            assert not use_fft((1, 32, 8192), (32, 32, 8192), causal=True, cost_model=CostModel(
+                a_direct=(0.0, 0.0, 0.0)))
+        finally:
+            torch.set_num_threads(prev)
+        with pytest.raises(ValueError, match="threads must be"):
+            get_cost_model(0)
+    finally:
+        for n in (1, 2, None):
+            set_cost_model(None, threads=n)
+    assert get_cost_model(1) is DEFAULT_COST_MODEL and get_cost_model(2) is DEFAULT_COST_MODEL

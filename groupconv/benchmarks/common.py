@@ -503,8 +503,9 @@ class Option:
     """A suite-specific command-line option of :func:`suite_main`, passed to the suite's ``run``.
 
     ``flag`` (``"--length"``) becomes the keyword ``kwarg`` (``"length"``); ``kind`` is ``int``
-    (default ``None``: the suite's own default) or ``"off"`` (a ``--no-X`` switch passing
-    ``kwarg=False``; ``True`` otherwise).
+    (default ``None``: the suite's own default), ``"off"`` (a ``--no-X`` switch passing
+    ``kwarg=False``; ``True`` otherwise) or ``"on"`` (a switch passing ``kwarg=True``; ``False``
+    otherwise).
 
     Example:
         >>> Option("--no-memory", "memory", "skip the memory probes", kind="off").kwarg
@@ -550,6 +551,8 @@ def suite_main(
     for o in options:
         if o.kind == "off":
             p.add_argument(o.flag, dest=o.kwarg, action="store_false", help=o.help)
+        elif o.kind == "on":
+            p.add_argument(o.flag, dest=o.kwarg, action="store_true", help=o.help)
         else:
             p.add_argument(o.flag, dest=o.kwarg, type=o.kind, default=o.default, help=o.help)
     if memory_probe is not None:

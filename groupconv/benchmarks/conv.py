@@ -28,7 +28,10 @@ check                    what is measured                                     ru
                          ``FlexConv(C, C)`` at ``L`` with a narrow mask       < 1x
                          (sigma 0.05) against a wide one (sigma 0.5)
 ``cost-model``           ``conv(method="auto")`` against the faster of the    worst auto /
-                         two routes on :data:`COST_SHAPES` (1-D/2-D/3-D)      best <= 1.25x
+                         two routes on :data:`COST_SHAPES` (1-D/2-D/3-D),     best <= 1.25x
+                         with the model installed for the run's thread
+                         count (``calibrate=True``: one fitted first by
+                         :func:`~groupconv.functional.cost.calibrate`)
 ``ckconv-memory``        peak memory of one ``CKConv(C, C, causal=True)``     peak(2L) /
                          forward + backward at ``2L`` over ``L``              peak(L) <= 2.5x
 =======================  ===================================================  ================
@@ -141,6 +144,7 @@ def run_conv_benchmark(
     cost_model: bool = True,
     threads: int | None = 1,
     seed: int = 0,
+    calibrate: bool = False,
 ) -> dict[str, Any]:
     """Run the continuous-convolution checks (see the module docstring).
 
@@ -153,6 +157,9 @@ def run_conv_benchmark(
         direct_repeats: rounds of the direct convs (default 2; ~30 s per call at 16384).
         memory: run the ``ckconv-memory`` check (two subprocesses).
         cost_model: run the ``cost-model`` check.
+        calibrate: fit the FFT/direct cost model on this machine at the run's thread count
+            first (:func:`~groupconv.functional.cost.calibrate`, a few seconds) and evaluate
+            that model in the ``cost-model`` row instead of the installed one.
         threads: CPU threads for the run (``torch.set_num_threads``, restored afterwards; the
             memory subprocesses use the same count); ``None`` keeps the current setting.
         seed: seeds the inputs, the layers and the round order.
@@ -175,7 +182,7 @@ def run_conv_benchmark(
         torch.set_num_threads(threads)
     try:
         return _run(quick, torch.device(device), repeats, length, channels, direct_repeats,
-                    memory, cost_model, seed)
+                    memory, cost_model, seed, calibrate)
     finally:
         torch.set_num_threads(previous)
 
@@ -225,7 +232,8 @@ def _floor_fns(x: torch.Tensor, w: torch.Tensor, n: int) -> tuple[Callable, Call
 
 
 def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None, C: int,
-         direct_repeats: int | None, memory: bool, cost_model: bool, seed: int) -> dict[str, Any]:
+         direct_repeats: int | None, memory: bool, cost_model: bool, seed: int,
+         calibrate: bool = False) -> dict[str, Any]:
     from ..functional.fftconv import conv, next_fast_len
     from ..nn.continuous.ckconv import CKConv
     from ..nn.continuous.flexconv import FlexConv
@@ -315,8 +323,17 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
 
     # -- the FFT/direct cost model --------------------------------------------------------------
     if cost_model:
+        model = None
+        if calibrate:
+            from ..functional.cost import CALIBRATION_SHAPES
+            from ..functional.cost import calibrate as fit
+
+            small = [((1, 2, 64), (2, 2, 9)), ((1, 2, 8, 8), (2, 2, 3, 3)),
+                     ((1, 2, 4, 4, 4), (2, 2, 3, 3, 3))]
+            model = fit(dev, threads=torch.get_num_threads(), repeats=1 if quick else 3,
+                        shapes=small if quick else CALIBRATION_SHAPES)
         rows.append(_cost_model_row(_QUICK_COST_SHAPES if quick else COST_SHAPES, dev,
-                                    max(2, R // 2), gen, seed))
+                                    max(2, R // 2), gen, seed, model))
 
     # -- CKConv memory --------------------------------------------------------------------------
     if memory:
@@ -344,9 +361,18 @@ def _run(quick: bool, dev: torch.device, repeats: int | None, length: int | None
 
 
 def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], dev: torch.device,
-                    rounds: int, gen: torch.Generator, seed: int) -> dict[str, Any]:
-    """Time both routes per shape; the row's ratio is the worst ``t(auto choice) / t(best)``."""
+                    rounds: int, gen: torch.Generator, seed: int,
+                    model: Any = None) -> dict[str, Any]:
+    """Time both routes per shape; the row's ratio is the worst ``t(auto choice) / t(best)``.
+
+    ``model``: the :class:`~groupconv.functional.cost.CostModel` to evaluate (default: the one
+    installed for the current thread count); the row records which (``cost_model``).
+    """
+    from ..functional.cost import get_cost_model
     from ..functional.fftconv import conv, use_fft
+
+    calibrated = model is not None
+    model = model if model is not None else get_cost_model()
 
     per_shape = []
     worst, worst_spread = 0.0, None
@@ -357,7 +383,7 @@ def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], d
             t = time_interleaved({m: (lambda m=m, x=x, w=w: conv(x, w, padding="same", method=m))
                                   for m in ("direct", "fft")}, repeats=rounds, warmup=1,
                                  device=dev, seed=seed)
-        choice = "fft" if use_fft(xs, ws, padding="same") else "direct"
+        choice = "fft" if use_fft(xs, ws, padding="same", cost_model=model) else "direct"
         best = min(t.values(), key=lambda tt: tt.median)
         spread = ratio_spread(t[choice].seconds, best.seconds)
         r = spread["median"]  # the median per-round ratio, as every row reports it
@@ -367,8 +393,15 @@ def _cost_model_row(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], d
             worst, worst_spread = r, spread
     total = sum(min(p["direct_s"], p["fft_s"]) for p in per_shape)
     chosen = sum(p["fft_s" if p["choice"] == "fft" else "direct_s"] for p in per_shape)
-    return _row("cost-model", f"conv(method='auto'), {len(shapes)} shapes", "faster route per shape",
-                [len(shapes)], chosen, total, worst, worst_spread, shapes=per_shape)
+    threads = torch.get_num_threads()
+    which = ("calibrated here" if calibrated else
+             f"{model.threads}-thread model" if model.threads is not None else "installed model")
+    return _row("cost-model", f"conv(method='auto'), {len(shapes)} shapes, {which}",
+                "faster route per shape", [len(shapes)], chosen, total, worst, worst_spread,
+                shapes=per_shape,
+                cost_model={"source": model.source, "threads": model.threads, "calibrated": calibrated,
+                            "run_threads": threads, "constants": {k: v for k, v in model.as_dict().items()
+                                                                  if k not in ("extra", "source")}})
 
 
 # ------------------------------------------------------------------------------------ memory
@@ -439,7 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  Option("--length", "length", "sequence length (default 16384)"),
                  Option("--threads", "threads", "CPU threads (default 1)", default=1),
                  Option("--no-memory", "memory", "skip the memory subprocesses", kind="off"),
-                 Option("--no-cost-model", "cost_model", "skip the cost-model check", kind="off")))
+                 Option("--no-cost-model", "cost_model", "skip the cost-model check", kind="off"),
+                 Option("--calibrate", "calibrate", "fit the cost model here first", kind="on")))
 
 
 if __name__ == "__main__":

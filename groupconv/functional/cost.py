@@ -24,6 +24,15 @@ kernel to a full-length 1-D kernel, 1-D/2-D/3-D, cached and uncached, every pred
 has been measured yet) run :func:`calibrate` and install its result with :func:`set_cost_model`
 (or pass it to :func:`~groupconv.functional.use_fft` as ``cost_model=``).
 
+Threads. The constants are per thread count: the direct ``conv`` and the FFT route do not speed
+up alike with more threads, so a model records the ``threads`` it was fitted for. Models are
+installed per thread count (``set_cost_model(calibrate(threads=2))`` serves runs with two
+threads only) or for every count (a model without ``threads``); :func:`get_cost_model` returns
+the one installed for ``torch.get_num_threads()``, else the one for every count, else
+:data:`DEFAULT_COST_MODEL` (fitted for 1 thread). ``groupconv bench conv --calibrate`` fits a
+model at the run's thread count first and its ``cost-model`` row evaluates that model (the row
+always names the model it evaluated).
+
 Example:
     >>> m = DEFAULT_COST_MODEL
     >>> m.prefer_fft((1, 32, 16384), (32, 32, 8192))  # long kernel: FFT
@@ -64,6 +73,9 @@ class CostModel:
         t0: fixed seconds per FFT call (planning, allocation, Python).
         fft_factor: multiplier of the FFT estimate per dimensionality (1-D, 2-D, 3-D).
         source: where the constants come from.
+        extra: free-form details of the fit (torch version, shapes).
+        threads: the CPU thread count the constants were fitted for (``None``: unspecified;
+            :func:`set_cost_model` installs such a model for every thread count).
     """
 
     a_direct: tuple[float, float, float] = (1e-10, 1e-10, 1e-10)
@@ -73,6 +85,7 @@ class CostModel:
     fft_factor: tuple[float, float, float] = (1.0, 1.0, 1.0)
     source: str = "unmeasured"
     extra: dict = field(default_factory=dict, compare=False)
+    threads: int | None = None
 
     def direct_seconds(self, x_shape: Sequence[int], kernel_shape: Sequence[int],
                        groups: int = 1, padded_size: Sequence[int] | None = None) -> float:
@@ -118,29 +131,70 @@ DEFAULT_COST_MODEL = CostModel(
     fft_factor=(1.0, 1.0, 2.6),
     source="checked against 12 measured shapes on the project's 2-core CPU, torch 2.13, "
            "1 thread, 2026-12-02",
+    threads=1,
 )
 
-_CURRENT: list[CostModel] = [DEFAULT_COST_MODEL]
+#: installed models by thread count; the key ``None`` serves every thread count.
+_INSTALLED: dict[int | None, CostModel] = {}
 
 
-def get_cost_model() -> CostModel:
-    """The model used by ``method="auto"`` (:func:`set_cost_model` replaces it)."""
-    return _CURRENT[0]
+def _check_threads(threads: object) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be None or a positive int, got {threads!r}")
 
 
-def set_cost_model(model: CostModel | None) -> CostModel:
-    """Install ``model`` for ``method="auto"`` (``None`` restores the default); returns the old one.
+def get_cost_model(threads: int | None = None) -> CostModel:
+    """The model ``method="auto"`` uses with ``threads`` CPU threads (default: the current
+    ``torch.get_num_threads()``): the one installed for that count by :func:`set_cost_model`,
+    else the one installed for every count, else :data:`DEFAULT_COST_MODEL`. Under
+    ``torch.compile`` the thread count is not read (dynamo cannot trace it): the model for every
+    count serves.
+
+    Example:
+        >>> get_cost_model(1) is DEFAULT_COST_MODEL
+        True
+    """
+    _check_threads(threads)
+    n = threads
+    if n is None and len(_INSTALLED) > (None in _INSTALLED) and not torch.compiler.is_compiling():
+        # only when a per-count model exists (dynamo cannot trace torch.get_num_threads: a
+        # compiled graph takes the model for every count)
+        n = torch.get_num_threads()
+    model = _INSTALLED.get(n) if n is not None else None
+    return model if model is not None else _INSTALLED.get(None, DEFAULT_COST_MODEL)
+
+
+def set_cost_model(model: CostModel | None, threads: int | None = None) -> CostModel:
+    """Install ``model`` for ``method="auto"``; returns the model that served before.
+
+    The model serves runs with ``threads`` CPU threads, by default ``model.threads`` (set by
+    :func:`calibrate`); a model for no particular count serves every count that has none of its
+    own. ``None`` (or :data:`DEFAULT_COST_MODEL`, as returned by a first call) removes the model
+    installed for ``threads`` (without ``threads``: the one for every count), so the next one in
+    line serves again.
 
     Example:
         >>> old = set_cost_model(CostModel(a_direct=(1.0, 1.0, 1.0)))  # direct always loses
         >>> get_cost_model().a_direct
         (1.0, 1.0, 1.0)
+        >>> _ = set_cost_model(CostModel(a_direct=(2.0, 2.0, 2.0), threads=2))
+        >>> get_cost_model(2).a_direct, get_cost_model(1).a_direct
+        ((2.0, 2.0, 2.0), (1.0, 1.0, 1.0))
+        >>> _ = set_cost_model(None, threads=2)
         >>> _ = set_cost_model(old)
+        >>> get_cost_model(2) is DEFAULT_COST_MODEL
+        True
     """
     if model is not None and not isinstance(model, CostModel):
         raise TypeError(f"model must be a CostModel or None, got {type(model).__name__}")
-    old = _CURRENT[0]
-    _CURRENT[0] = model if model is not None else DEFAULT_COST_MODEL
+    _check_threads(threads)
+    # the default is never installed: passing it back (the usual restore) removes the slot
+    key = threads if threads is not None or model is None else model.threads
+    old = get_cost_model(key) if key is not None else _INSTALLED.get(None, DEFAULT_COST_MODEL)
+    if model is None or model is DEFAULT_COST_MODEL:
+        _INSTALLED.pop(threads, None)
+    else:
+        _INSTALLED[key] = model
     return old
 
 
@@ -259,8 +313,9 @@ def calibrate(device: torch.device | str = "cpu", dtype: torch.dtype = torch.flo
         factor.append(math.exp(sum(logs) / len(logs)) if logs else 1.0)
     if 1 in dims:
         factor = [f / factor[0] for f in factor]
+    n_threads = int(threads) if threads is not None else prev
     return CostModel(a_direct=tuple(fill if math.isnan(a) else a for a in geo),
                      a_fft=a_fft, a_mix=a_mix, t0=t0, fft_factor=tuple(factor),
-                     source=f"calibrate(device={dev}, dtype={dtype}, threads="
-                            f"{threads if threads is not None else prev})",
-                     extra={"torch": torch.__version__, "shapes": [list(map(list, s)) for s in shapes]})
+                     source=f"calibrate(device={dev}, dtype={dtype}, threads={n_threads})",
+                     extra={"torch": torch.__version__, "shapes": [list(map(list, s)) for s in shapes]},
+                     threads=n_threads if dev.type == "cpu" else None)

@@ -86,7 +86,7 @@ from ...sampling.samplers import Sampler
 from ...spaces import GridField, GroupGridField
 from .gconv_basis import capped_max_frequency, default_max_frequency
 from .gconv_batched import PerBatchGridMixin
-from .gconv_cache import EvalKernelCacheMixin, input_signature
+from .gconv_cache import EvalKernelCacheMixin
 from .gconv_kernels import as_tuple
 from .gconv_weights import ContinuousKernelMixin, DiscreteKernelMixin, resolve_mask
 
@@ -130,6 +130,17 @@ class _RegularGroupConv(EvalKernelCacheMixin, ContinuousKernelMixin, DiscreteKer
     #: Whether the output grid can move at forward time (partial layers): the steerable basis,
     #: built for the layer's own grid, is then not chosen automatically.
     _grid_moves_in_forward: ClassVar[bool] = False
+    #: Whether :meth:`forward` may serve an eval call straight from the cached kernel: set per
+    #: class, ``False`` when a subclass changes a piece of the forward the fast path skips.
+    _fast_forward: ClassVar[bool] = True
+    _FORWARD_PIECES: ClassVar[tuple[str, ...]] = (
+        "forward_with_grid", "forward_with_grid_mask", "_conv_forward", "_output_mask", "_conv",
+        "_check_input", "_cached_forward")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._fast_forward = not cls._grid_moves_in_forward and all(
+            getattr(cls, n) is getattr(_RegularGroupConv, n) for n in _RegularGroupConv._FORWARD_PIECES)
 
     def __init__(
         self,
@@ -179,8 +190,6 @@ class _RegularGroupConv(EvalKernelCacheMixin, ContinuousKernelMixin, DiscreteKer
             self._init_discrete_kernel(kernel_net_kwargs, basis, out_grid, in_grid, element_scale,
                                        pair_mask, factory)
         self._init_bias(bias, factory)
-        self.register_buffer("_kernel_cache", None, persistent=False)
-        self._cache_key: tuple | None = None
         self._warned_stride = False
 
     # -- construction steps ------------------------------------------------------------------
@@ -367,11 +376,14 @@ class _RegularGroupConv(EvalKernelCacheMixin, ContinuousKernelMixin, DiscreteKer
             if y is not None:
                 return y, self.out_grid
         x = self._check_input(x)
-        if not torch.compiler.is_compiling():
-            self._checked_input = input_signature(x)
         if self._per_batch_call(in_grid):
             return self._forward_per_batch(x, in_grid, generator)
         weight, out_grid = self._expanded(in_grid, generator)
+        if weight is self._kernel_cache:  # eval: the cached kernel and its expanded bias
+            y = self._conv(x, weight, self._eval_bias)
+            if in_grid is None and not self._grid_moves_in_forward:
+                self._remember_input(x, weight, y)
+            return y, out_grid
         bias = None if self.bias is None else self._expanded_bias()
         return self._conv(x, weight, bias), out_grid
 
@@ -431,6 +443,12 @@ class _RegularGroupConv(EvalKernelCacheMixin, ContinuousKernelMixin, DiscreteKer
     def forward(
         self, x: Tensor, in_grid: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        # eval fast path (batch-1 / small maps): straight to the cached kernel's conv when the
+        # class keeps the base forward pieces (no element mask, no grid that moves)
+        if in_grid is None and self._eval_state is not None and self._fast_forward:
+            y = self._cached_forward(x)
+            if y is not None:
+                return y
         return self.forward_with_grid(x, in_grid, generator)[0]
 
     # -- export / fields ---------------------------------------------------------------------
