@@ -139,12 +139,18 @@ def build_digits_model(model: str, cfg: Mapping[str, Any], num_classes: int = 10
     # 0.116, 88.0 %) is an option.
     so2 = {**common, "pool_after": tuple(int(i) for i in cfg.get("so2_pool_after", cfg["pool_after"]))}
     mf = cfg.get("so2_max_frequency")
+    kn = cfg.get("kernel_net")  # None: the discrete steerable basis
+    kn_kw: dict[str, Any] | None = None
+    if kn is not None:
+        kn_kw = {"omega_0": float(cfg["omega_0"])} if kn in ("siren", "rff") else {}
+        kn_kw.update(cfg.get("kernel_net_kwargs") or {})
     return GCNN(
         1, num_classes, SO2(), channels=(int(cfg["so2_channels"]),) * layers, num_elements=8,
-        kernel_net=str(cfg["kernel_net"]), kernel_net_kwargs={"omega_0": float(cfg["omega_0"])},
+        kernel_net=None if kn is None else str(kn), kernel_net_kwargs=kn_kw,
         mask_radius=float(cfg["mask_radius"]), max_frequency=None if mf is None else int(mf),
         input_blur=float(cfg.get("so2_input_blur", 0.0)), activation=str(cfg.get("so2_activation", "relu")),
-        **so2,
+        activation_oversample=int(cfg.get("so2_activation_oversample", 1)),
+        **so2, **dict(cfg.get("so2_gcnn_kwargs") or {}),
     )
 
 
