@@ -205,7 +205,8 @@ class GCNN(InvariantImageClassifier, nn.Module):
             raise ValueError(f"activation_oversample must be 1 or 2, got {activation_oversample!r}")
         self.activation_oversample = int(activation_oversample)
         act_module = _ACTIVATIONS[self.activation][1]()
-        self.act: nn.Module = OversampledActivation(act_module) if self.activation_oversample == 2 else act_module
+        self.act: nn.Module = (OversampledActivation(act_module) if self.activation_oversample == 2
+                               else act_module)
         self.register_buffer("_blur_taps", _gaussian_taps(self.input_blur), persistent=False)
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
