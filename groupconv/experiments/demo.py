@@ -18,7 +18,9 @@ It writes a report folder: ``metrics.json`` (every number, configuration and tim
 ``learned_kernels.png``; matplotlib's object API, no global backend change; skipped with a note
 when matplotlib is not installed).
 
-Sizes: the full demo takes a few CPU minutes on 2 cores (about 6 minutes on a loaded machine);
+Sizes: the full demo takes a few CPU minutes on 2 cores (about 6 minutes on a loaded machine;
+the SO(2) model's oversampled ReLU, on by default since issue 11, makes its two runs about 3-4x
+slower than before, not re-timed on an idle machine);
 ``quick=True`` is a seconds-long smoke version with tiny models whose accuracies mean little.
 
 Example:
