@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -51,7 +52,7 @@ from .._validation import (
 )
 from ..groups import CyclicGroup, Group
 from ..nn.group.gconv import GroupConv, LiftingConv
-from ..nn.group.pooling import BlurPool, GlobalInvariantPool, SpatialMaxPool
+from ..nn.group.pooling import BlurPool, GlobalInvariantPool, OversampledActivation, SpatialMaxPool
 from ._common import (
     InvariantImageClassifier,
     check_channels,
@@ -152,6 +153,12 @@ class GCNN(InvariantImageClassifier, nn.Module):
             above what the pixel grid holds at every angle (a rendered or interpolated image
             aliases differently at each angle), which deeper layers amplify; the taps are
             symmetric, so exact elements stay exact.
+        activation_oversample: 1 (default: the activation on the pixel grid) or 2: the
+            activation evaluated on a 2x finer spatial grid and low-passed back
+            (:class:`~groupconv.nn.group.pooling.OversampledActivation`), so the harmonics a
+            ReLU creates do not alias. On the rotated digits it lowers the SO(2) model's
+            any-angle logit change by about a third (docs/off_grid.md); 90-degree rotations
+            stay exact; the forward pass costs about 3x on CPU.
 
     Input ``(B, in_channels, H, W)``, output ``(B, num_classes)``.
 
@@ -186,6 +193,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         max_frequency: int | None = None,
         input_blur: float = 0.0,
         activation: str = "relu",
+        activation_oversample: int = 1,
     ) -> None:
         super().__init__()
         self.activation = check_choice(activation, "activation", tuple(_ACTIVATIONS))
@@ -193,6 +201,12 @@ class GCNN(InvariantImageClassifier, nn.Module):
                 or not 0 <= input_blur <= 8):
             raise ValueError(f"input_blur must be a float in [0, 8] (pixels), got {input_blur!r}")
         self.input_blur = float(input_blur)
+        if isinstance(activation_oversample, bool) or activation_oversample not in (1, 2):
+            raise ValueError(f"activation_oversample must be 1 or 2, got {activation_oversample!r}")
+        self.activation_oversample = int(activation_oversample)
+        act_module = _ACTIVATIONS[self.activation][1]()
+        self.act: nn.Module = (OversampledActivation(act_module) if self.activation_oversample == 2
+                               else act_module)
         self.register_buffer("_blur_taps", _gaussian_taps(self.input_blur), persistent=False)
         if antialias is not None and not isinstance(antialias, bool):
             raise TypeError(f"antialias must be None or a bool, got {type(antialias).__name__}")
@@ -240,7 +254,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
         if self.input_blur > 0:
             x = _separable_blur(x, self._blur_taps.to(x.dtype))
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            x = self.dropout(_ACTIVATIONS[self.activation][0](norm(conv(x))))
+            x = self.dropout(self.act(norm(conv(x))))
             if i in self.pool_after:
                 h, w = x.shape[-2:]
                 if (h % 2 or w % 2) and not self.antialias:
@@ -272,7 +286,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
 
         layers = _blur_convs(self._blur_taps, self.in_channels) if self.input_blur > 0 else []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            act = _ACTIVATIONS[self.activation][1]()
+            act = copy.deepcopy(self.act)
             layers += [conv, norm, act] + ([self.pool] if i in self.pool_after else [])
         return export_stack([*layers, self.readout, self.head])
 

@@ -16,7 +16,8 @@ mode every layer of a G-CNN is then a plain torch layer on the flattened channel
   ``GroupMeanPool`` -> :class:`FlatGroupPool` (a reshape and a max/mean, over the inscribed
   disc for ``disc=True``);
 * :class:`~groupconv.nn.BlurPool` (anti-aliased pooling of off-grid rotation models) is kept: it
-  is stateless max/conv ops that already treat the group axis as channels;
+  is stateless max/conv ops that already treat the group axis as channels, and so is
+  :class:`~groupconv.nn.group.pooling.OversampledActivation`;
 * ``nn.Dropout`` -> ``nn.Identity`` (eval); ``nn.ReLU``, ``nn.Linear`` and other plain modules
   are copied.
 
@@ -55,6 +56,7 @@ from .pooling import (
     GroupLayerNorm,
     GroupMaxPool,
     GroupMeanPool,
+    OversampledActivation,
     SpatialAvgPool,
     SpatialMaxPool,
     reduce_space,
@@ -204,7 +206,7 @@ def export_module(module: nn.Module, num_elements: int | None = None) -> nn.Modu
         out = FlatGroupPool(need_n(), "mean", None)
     elif isinstance(module, GroupMaxPool):
         out = FlatGroupPool(need_n(), "max", None)
-    elif isinstance(module, BlurPool):  # stateless conv/max ops that fold the group axis already
+    elif isinstance(module, (BlurPool, OversampledActivation)):  # stateless, group axis rides along
         out = copy.deepcopy(module)
     elif isinstance(module, (nn.Dropout, nn.Identity)):
         out = nn.Identity()
