@@ -2,7 +2,8 @@
 
 A briefly trained SO(2)-8 G-CNN -- the demo's ``rotated-digits`` model (steerable SIREN
 kernels, BlurPool, disc readout) with its ReLU evaluated on a 2x finer grid
-(``so2_activation_oversample=2``, an option: off in the demo, where it costs accuracy) -- changes its logits under rotations of the test digits by at
+(``so2_activation_oversample=2``, an option: off in the demo, where it costs accuracy) --
+changes its logits under rotations of the test digits by at
 most half as much as the C4 G-CNN (the P4CNN), averaged over seeds 0-2. "Any angle": each test
 digit re-rendered from its 8x8 source at 16 random extra angles
 (:func:`groupconv.experiments.demo.measure_invariance`); both models also stay exactly
