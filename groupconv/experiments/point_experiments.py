@@ -50,8 +50,8 @@ from ..data.points import digit_point_clouds, tetris_3d, unpack_points
 from ..groups import SE2, SE3, Translations
 from ..groups.base import Group
 from ..models.point_resnet import PointGResNet
-from .registry import Experiment, get_experiment, register_experiment, seed_summary
-from .trainer import TrainResult, fit
+from .registry import Experiment, fit_seed, get_experiment, register_experiment, seed_summary
+from .trainer import TrainResult
 
 __all__ = [
     "POINT_GROUPS",
@@ -244,11 +244,8 @@ def compare_point_models(
                 over = {**(config or {}), "model": m, "seed": int(seed)}
                 if frac is not None:
                     over["train_fraction"] = float(frac)
-                cfg = exp.config(quick=quick, overrides=over)
-                torch.manual_seed(int(seed))
-                net, data, kw = exp.build(cfg)
-                kw = {"name": f"{experiment}:{m}", **kw, "progress": False, **fit_overrides}
-                res = fit(net, data, **kw)
+                net, data, res, cfg = fit_seed(exp, over, quick=quick, name=f"{experiment}:{m}",
+                                               progress=False, **fit_overrides)
                 net = net.cpu().eval()
                 x = data.test.tensors[0][:64]
                 with torch.no_grad():

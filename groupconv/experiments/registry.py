@@ -144,11 +144,19 @@ def run_experiment(
     ``progress``...) override the keyword arguments the experiment passes to ``fit``.
     """
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    return fit_seed(exp, config, quick=quick, **fit_overrides)[2]
+
+
+def fit_seed(
+    exp: Experiment, config: Mapping[str, Any] | None = None, *, quick: bool = False, **fit_overrides: Any,
+) -> tuple[nn.Module, Any, TrainResult, dict[str, Any]]:
+    """:func:`run_experiment` returning ``(model, data, result, cfg)``: the comparison helpers of
+    the experiments (point digits, springs) train each (model, size, seed) cell through it."""
     cfg = exp.config(quick=quick, overrides=config)
     torch.manual_seed(int(cfg.get("seed", 0)))
     model, data, kwargs = exp.build(cfg)
     kwargs = {"name": exp.name, **kwargs, **fit_overrides}
-    return fit(model, data, **kwargs)
+    return model, data, fit(model, data, **kwargs), cfg
 
 
 def seed_summary(values: Sequence[float]) -> dict[str, float]:

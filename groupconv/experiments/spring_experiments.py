@@ -44,8 +44,8 @@ from ..data.springs import pack_spring_state, spring_accelerations, spring_dynam
 from ..functional.integrators import odeint_rk4
 from ..groups import SE2, Translations
 from ..models.point_dynamics import MLPDynamics, PointDynamicsNet
-from .registry import Experiment, get_experiment, register_experiment, seed_summary
-from .trainer import TrainResult, fit
+from .registry import Experiment, fit_seed, get_experiment, register_experiment, seed_summary
+from .trainer import TrainResult
 
 __all__ = [
     "SPRING_MODELS",
@@ -247,11 +247,8 @@ def compare_spring_models(
                 over = {**(config or {}), "model": m, "seed": int(seed)}
                 if n is not None:
                     over["n_train"] = int(n)
-                cfg = exp.config(quick=quick, overrides=over)
-                torch.manual_seed(int(seed))
-                net, data, kw = exp.build(cfg)
-                kw = {"name": f"springs:{m}", **kw, "progress": False, **fit_overrides}
-                res = fit(net, data, **kw)
+                net, data, res, cfg = fit_seed(exp, over, quick=quick, name=f"springs:{m}",
+                                               progress=False, **fit_overrides)
                 net = net.cpu().eval()
                 dt, info = float(cfg["dt"]), data.info
                 states, pos = info["test_states"], info["test_positions"]
