@@ -157,7 +157,7 @@ class GCNN(InvariantImageClassifier, nn.Module):
             takes a 3x3 max before its low-pass (``True``, default) or is a linear low-pass and
             subsample (``False``: no square max window, as escnn's antialiased average pool; on
             the 24x24 rotated digits the trained SO(2)-8 model's any-angle logit change is
-            0.118 +- 0.025 with it vs 0.128 +- 0.013 without, seeds 0-2, for 1.8 points of
+            0.118 +- 0.026 with it vs 0.128 +- 0.013 without, seeds 0-2, for 1.8 points of
             accuracy, docs/results.md).
         activation_oversample: 1 (default: the activation on the pixel grid) or 2: the
             activation evaluated on a 2x finer spatial grid and low-passed back
