@@ -142,9 +142,8 @@ def build_digits_model(model: str, cfg: Mapping[str, Any], num_classes: int = 10
     # degrees on every seed). At 16 px the same models: 97.2 / 94.6 / 84.7 %, ratio 0.67, and no
     # network option (input blur, oversampled ReLU, linear BlurPool, max_frequency=1) brought it
     # below 0.59. The SIREN model (kernel_net="siren", 6 fields, 8,680 parameters) trains
-    # slowly: its output layer sees a badly conditioned design (singular values of the projected
-    # hidden features spread 48-73x), so at lr 1e-2 it reaches 89.4 % (seed 0, 16 px) and at 3e-3
-    # 91.6 +- 3.9 %.
+    # slowly (at lr 1e-2 89.4 %, seed 0, 16 px; at 3e-3 91.6 +- 3.9 %); preconditioning the
+    # kernel nets' badly conditioned readout did not help (docs/results.md).
     so2 = {**common, "pool_after": tuple(int(i) for i in cfg.get("so2_pool_after", cfg["pool_after"]))}
     mf = cfg.get("so2_max_frequency")
     kn = cfg.get("kernel_net")  # None: the discrete steerable basis
