@@ -70,7 +70,7 @@ from ..data.digits import load_digit_arrays
 from ..groups import CyclicGroup
 from ..interop.escnn import INSTALL_HINT, escnn_available, import_escnn
 from ..models.gcnn import GCNN
-from ..nn.group.pooling import BlurPool, GlobalInvariantPool
+from ..nn.group.pooling import GlobalInvariantPool
 from .common import environment_info
 from .common import format_table as _table
 
@@ -189,9 +189,8 @@ def build_model(name: str, cfg: Mapping[str, Any] | None = None, size: int = 16,
     net = GCNN(1, num_classes, CyclicGroup(8), channels=(c,) * int(cfg["layers"]),
                 kernel_size=int(cfg["kernel_size"]), first_kernel_size=int(cfg["first_kernel_size"]),
                 pool_after=tuple(int(i) for i in cfg["pool_after"]),
-                max_frequency=None if default else int(cfg["max_frequency"]))
-    if not cfg["blurpool_max"]:  # a linear low-pass pool, as escnn's (diagnosis of issue 11)
-        net.pool = BlurPool(max_first=False)
+                max_frequency=None if default else int(cfg["max_frequency"]),
+                blurpool_max=bool(cfg["blurpool_max"]))  # False: a linear low-pass pool, as escnn's
     if not cfg["disc_readout"]:
         net.readout = GlobalInvariantPool("max", "mean", disc=False)
     return net
