@@ -98,6 +98,7 @@ ATTENTION_DEFAULTS: dict[str, Any] = {
     "gsa_channels": 16,
     "gsa_blocks": [0, 3],
     "gsa_heads": 8,  # GSA-Nets use 9; 2 fitted far more slowly (docs/results.md)
+    "gsa_head_channels": None,  # None: heads split gsa_channels; an int: GSA-Nets' per-head width
     "gsa_patch_size": 3,
     "gsa_mlp_ratio": 0.5,
     "gsa_norm": "batch",  # per-location LayerNorm left the model at chance (see notes)
@@ -167,6 +168,7 @@ def build_attention_model(model: str, cfg: Mapping[str, Any], num_classes: int =
     return GroupTransformer(
         1, num_classes, CyclicGroup(4), channels=int(cfg["gsa_channels"]),
         blocks=tuple(int(b) for b in cfg["gsa_blocks"]), heads=int(cfg["gsa_heads"]),
+        head_channels=None if cfg.get("gsa_head_channels") is None else int(cfg["gsa_head_channels"]),
         patch_size=None if patch is None else int(patch), mlp_ratio=float(cfg["gsa_mlp_ratio"]),
         norm=str(cfg["gsa_norm"]),
         lift_norm=None if cfg.get("gsa_lift_norm") is None else str(cfg["gsa_lift_norm"]),

@@ -115,6 +115,7 @@ class _GroupAttention(nn.Module):
         group: Group,
         *,
         heads: int = 1,
+        head_channels: int | None = None,
         patch_size: int | None = 5,
         num_elements: int | None = None,
         positional: str = "rowcol",
@@ -134,8 +135,12 @@ class _GroupAttention(nn.Module):
         self.group = group
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.heads = _heads(self.out_channels, heads)
-        self.head_dim = self.out_channels // self.heads
+        if head_channels is None:
+            self.heads = _heads(self.out_channels, heads)
+            self.head_dim = self.out_channels // self.heads
+        else:  # GSA-Nets' layout: every head has its own ``head_channels`` wide q, k and v
+            self.heads = check_positive_int(heads, "heads")
+            self.head_dim = check_positive_int(head_channels, "head_channels")
         if patch_size is not None:
             patch_size = check_positive_int(patch_size, "patch_size")
             if patch_size % 2 == 0:
@@ -156,7 +161,7 @@ class _GroupAttention(nn.Module):
             r = patch_size // 2
             coords = acted_offsets(inv, square_offsets(r), max(r, 1))
             self.register_buffer("_local_coords", coords.to(device), persistent=False)
-        inner = self.out_channels
+        inner = self.heads * self.head_dim
         self.query = nn.Linear(self.in_channels, inner, bias=bias, **fk)
         self.key_value = nn.Linear(self.in_channels, 2 * inner, bias=bias, **fk)
         self.out_proj = nn.Linear(inner, self.out_channels, bias=bias, **fk)
@@ -300,6 +305,8 @@ class _GroupAttention(nn.Module):
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, group={self.group!r}, N={self.num_elements}"
         s += f", heads={self.heads}, "
+        if self.heads * self.head_dim != self.out_channels:
+            s += f"head_channels={self.head_dim}, "
         s += "global" if self.patch_size is None else f"patch_size={self.patch_size}"
         return s + f", positional={self.positional!r}"
 
@@ -308,10 +315,14 @@ class LiftingSelfAttention(_GroupAttention):
     """Lifting self-attention ``(B, C_in, H, W) -> (B, C_out, N, H, W)`` (R^2 -> H x R^2).
 
     Args:
-        in_channels, out_channels: channels of input and output; ``heads`` must divide
-            ``out_channels`` (head dim ``out_channels // heads``).
+        in_channels, out_channels: channels of input and output.
         group: H acting on R^2 (C_n, D_n, SO2 with ``num_elements``...).
         heads: number of attention heads.
+        head_channels: width of every head's query, key and value. ``None`` (default): the
+            heads split ``out_channels`` (``heads`` must divide it; head width
+            ``out_channels // heads``, the usual multi-head layout). An int gives every head its
+            own ``head_channels`` (inner width ``heads * head_channels``, projected back to
+            ``out_channels``): GSA-Nets' layout, where each head is ``out_channels // 2`` wide.
         patch_size: odd ``k`` (local ``k x k`` neighbourhoods, linear cost) or ``None``
             (global attention, quadratic in pixels).
         num_elements: grid size for continuous groups (``group.grid(N)``).

@@ -156,7 +156,8 @@ class TransformerBlock(nn.Module):
         channels: C (in = out).
         group: H; ``attention`` (optional) is a ready :class:`GroupSelfAttention` whose group,
             grid and channels must match (``ValueError`` otherwise).
-        heads, patch_size, num_elements, positional, group_encoding: of the attention layer.
+        heads, head_channels, patch_size, num_elements, positional, group_encoding: of the
+            attention layer (``head_channels``: see :class:`LiftingSelfAttention`).
         mlp_ratio: hidden width of the MLP as a fraction of C (default 0.5).
         dropout: dropout after the attention branch and inside the MLP.
         norm: ``"layer"`` (:class:`ChannelLayerNorm`) or ``"batch"`` (``BatchNorm3d`` whose
@@ -177,6 +178,7 @@ class TransformerBlock(nn.Module):
         group: Group,
         *,
         heads: int = 1,
+        head_channels: int | None = None,
         patch_size: int | None = 5,
         num_elements: int | None = None,
         positional: str = "rowcol",
@@ -194,9 +196,9 @@ class TransformerBlock(nn.Module):
         fk = {"device": device, "dtype": dtype}
         if attention is None:
             attention = GroupSelfAttention(
-                channels, channels, group, heads=heads, patch_size=patch_size,
-                num_elements=num_elements, positional=positional, group_encoding=group_encoding,
-                **fk,
+                channels, channels, group, heads=heads, head_channels=head_channels,
+                patch_size=patch_size, num_elements=num_elements, positional=positional,
+                group_encoding=group_encoding, **fk,
             )
         else:
             if not isinstance(attention, GroupSelfAttention):
@@ -248,11 +250,13 @@ class GroupTransformer(nn.Module):
         in_channels: channels of the input images ``(B, in_channels, H, W)``.
         num_classes: number of logits.
         group: H (C_n, D_n, or SO2 with ``num_elements``).
-        channels: width of every layer (divisible by ``heads``).
+        channels: width of every layer (divisible by ``heads`` unless ``head_channels`` is given).
         blocks: number of :class:`TransformerBlock` per stage; 2x2 max pooling between stages
             (exact for even spatial sizes; a warning otherwise).
-        heads, patch_size, num_elements, positional, group_encoding, mlp_ratio, dropout, norm,
-        activation: passed to the layers (``patch_size=None``: global attention, quadratic).
+        heads, head_channels, patch_size, num_elements, positional, group_encoding, mlp_ratio,
+        dropout, norm, activation: passed to the layers (``head_channels=channels // 2`` with
+        9 heads is GSA-Nets' layout; ``None`` splits ``channels`` over the heads;
+        ``patch_size=None``: global attention, quadratic).
         input_dropout: dropout on the input image (GSA-Nets use 0.2 on CIFAR-10).
         embedding: pointwise input embedding before the lifting layer: ``"mlp"`` (default,
             ``Linear(in, C) -> Act -> Linear(C, C)``), ``"linear"`` (``Linear -> Act``) or
@@ -281,6 +285,7 @@ class GroupTransformer(nn.Module):
         channels: int = 20,
         blocks: Sequence[int] = (2, 3),
         heads: int = 4,
+        head_channels: int | None = None,
         patch_size: int | None = 5,
         num_elements: int | None = None,
         positional: str = "rowcol",
@@ -325,7 +330,7 @@ class GroupTransformer(nn.Module):
             self.embed = nn.Sequential(*layers)
             lift_in = channels
         self.lift = LiftingSelfAttention(
-            lift_in, channels, group, heads=heads, patch_size=patch_size,
+            lift_in, channels, group, heads=heads, head_channels=head_channels, patch_size=patch_size,
             num_elements=num_elements, positional=positional, **fk,
         )
         self.num_elements = self.lift.num_elements
@@ -334,7 +339,8 @@ class GroupTransformer(nn.Module):
         self.stages = nn.ModuleList(
             nn.Sequential(*[
                 TransformerBlock(
-                    channels, group, heads=heads, patch_size=patch_size, num_elements=num_elements,
+                    channels, group, heads=heads, head_channels=head_channels, patch_size=patch_size,
+                    num_elements=num_elements,
                     positional=positional, group_encoding=group_encoding, mlp_ratio=mlp_ratio,
                     dropout=dropout, norm=norm, activation=activation, **fk,
                 )

@@ -111,6 +111,35 @@ def test_matches_reference_formula(kind, patch, gname, device):
     torch.testing.assert_close(layer(x), _reference(layer, x), atol=1e-8, rtol=1e-7)
 
 
+# -- GSA-Nets' head layout: every head its own head_channels-wide q, k, v ----------------------
+@pytest.mark.parametrize("kind", ["lift", "group"])
+@pytest.mark.parametrize("patch", [3, None], ids=["local", "global"])
+def test_head_channels_layout(kind, patch, device):
+    cls = LiftingSelfAttention if kind == "lift" else GroupSelfAttention
+    torch.manual_seed(0)
+    # 3 heads of width 4 for 5 output channels: heads need not divide out_channels
+    layer = cls(3 if kind == "lift" else 5, 5, CyclicGroup(4), heads=3, head_channels=4, patch_size=patch,
+                device=device, dtype=torch.float64).eval()
+    assert (layer.heads, layer.head_dim) == (3, 4)
+    assert layer.query.weight.shape[0] == 12 and layer.out_proj.weight.shape == (5, 12)
+    assert "head_channels=4" in repr(layer)
+    x = make_input(layer, 5, torch.float64, device)
+    torch.testing.assert_close(layer(x), _reference(layer, x), atol=1e-8, rtol=1e-7)
+    report = assert_equivariant(layer, x, mode="exact")
+    assert len(report.rows) == 4
+    # the default layout is unchanged: heads split out_channels
+    plain = cls(layer.in_channels, 4, CyclicGroup(4), heads=2, patch_size=patch)
+    assert (plain.heads, plain.head_dim, plain.query.weight.shape[0]) == (2, 2, 4)
+
+
+def test_head_channels_bad_values():
+    with pytest.raises(ValueError, match="head_channels"):
+        LiftingSelfAttention(1, 4, CyclicGroup(4), heads=2, head_channels=0)
+    # one channel per head cannot hold a row part and a column part
+    with pytest.raises(ValueError, match="rowcol"):
+        LiftingSelfAttention(1, 4, CyclicGroup(4), heads=2, head_channels=1)
+
+
 # -- attention maps --------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["lift", "group"])
 @pytest.mark.parametrize("patch", [3, None], ids=["local", "global"])

@@ -30,6 +30,17 @@ def test_group_transformer_invariant(gname, dtype, device):
     assert isinstance(model.out_field.transform(model(x), group.identity()), torch.Tensor)
 
 
+def test_group_transformer_head_channels(device):
+    """GSA-Nets' layout (3 heads of channels // 2 each) reaches every layer and stays invariant."""
+    torch.manual_seed(0)
+    model = GroupTransformer(1, 3, CyclicGroup(4), channels=4, blocks=(1, 1), heads=3, head_channels=2,
+                             patch_size=3, device=device, dtype=torch.float64).eval()
+    layers = [model.lift] + [blk.attention for stage in model.stages for blk in stage]
+    assert [(a.heads, a.head_dim, a.query.weight.shape[0]) for a in layers] == [(3, 2, 6)] * 3
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, device=device)
+    assert len(assert_invariant(model, x, mode="exact").rows) == 4
+
+
 def test_transformer_block_equivariant_and_trains(device):
     torch.manual_seed(0)
     block = TransformerBlock(4, DihedralGroup(4), heads=2, patch_size=3, device=device,
