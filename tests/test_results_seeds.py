@@ -3,7 +3,8 @@
 Budget (2 idle cores, ``-n 2``): mnist1d 3 seeds (the single-seed check it replaces ran seed 0
 alone); attention-digits P4CNN and α-P4CNN over 5 seeds (~3 min on one core). The partial
 experiments' seeds are checked in ``tests/test_partial_experiments.py``.
-Every configuration is the registered default; the thresholds are below the measured seed means
+Every configuration is the registered default but for the named overrides (the α-P4CNN at the
+P4CNN's 8 fields, as the paper compares them); the thresholds are below the measured seed means
 of docs/results.md by a margin for CPU-to-CPU float differences, never tuned on the test split.
 """
 
@@ -32,8 +33,11 @@ def test_alpha_p4cnn_keeps_up_with_p4cnn_at_equal_widths():
     this tier). With the default ``form="full"`` checked here it holds on the 10-seed mean by
     +0.69 points (94.37 ± 1.38 vs 93.68 ± 1.34 %, docs/results.md), a paired difference of
     0.70 ± 1.77 (t = 1.24) that is not significant; seeds 0-4 measured 93.82 vs 93.70 %. So the
-    check is a one-sided guard with a margin for CPU-to-CPU float differences (a broken attention
-    map costs several points): the α mean may not trail by more than 1.5 points.
+    check is a one-sided guard with a margin for CPU-to-CPU float differences: the α mean may not
+    trail by more than 1.5 points. It guards the training of the experiment, not the attention's
+    correctness: trained with every map given to the wrong sample (rolled along the batch) the
+    α-P4CNN still reaches 94.82 % on seeds 0-4 (docs/results.md); the maps' formulas and
+    equivariance are pinned by the unit tests of ``groupconv.nn.attention``.
     About 45 s (P4CNN) + 130 s (α-P4CNN) on one idle core.
     """
     seeds = [0, 1, 2, 3, 4]
